@@ -1,0 +1,53 @@
+"""loyaltykit: run and measure customer-loyalty programs.
+
+The public names are gathered here; the subpackages hold the details:
+
+* :mod:`loyaltykit.core` - typed value objects (customers, transactions, ledger entries);
+* :mod:`loyaltykit.plugins` and :mod:`loyaltykit.hookspecs` - the plugin system;
+* :mod:`loyaltykit.datasets` - bundled reference data and a synthetic generator.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from loyaltykit.core import (
+    Customer,
+    EntryKind,
+    Feedback,
+    Interaction,
+    InteractionType,
+    LedgerEntry,
+    LineItem,
+    Money,
+    RewardIssue,
+    TierChange,
+    Transaction,
+    TransactionKind,
+)
+from loyaltykit.errors import LoyaltyKitError
+from loyaltykit.hookspecs import hookimpl
+from loyaltykit.plugins import PluginHost, get_host
+
+try:
+    __version__ = version("loyaltykit")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Customer",
+    "EntryKind",
+    "Feedback",
+    "Interaction",
+    "InteractionType",
+    "LedgerEntry",
+    "LineItem",
+    "LoyaltyKitError",
+    "Money",
+    "PluginHost",
+    "RewardIssue",
+    "TierChange",
+    "Transaction",
+    "TransactionKind",
+    "__version__",
+    "get_host",
+    "hookimpl",
+]

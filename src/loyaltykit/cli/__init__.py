@@ -1,0 +1,34 @@
+"""The ``loyaltykit`` command line (needs the ``cli`` extra: typer and rich).
+
+Each group of commands lives in its own module listed in :data:`COMMAND_MODULES`; importing one
+adds its commands to :data:`loyaltykit.cli._app.app`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+COMMAND_MODULES: tuple[str, ...] = ("loyaltykit.cli.plugins_cmd",)
+"""Modules that add commands to the app, in help order."""
+
+
+def build_app() -> Any:
+    """Import the command modules and return the typer app."""
+    try:
+        from loyaltykit.cli._app import app
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise SystemExit(
+            f"the loyaltykit command line needs the 'cli' extra ({exc.name} is missing): "
+            "pip install 'loyaltykit[cli]'"
+        ) from exc
+    for module in COMMAND_MODULES:
+        importlib.import_module(module)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``loyaltykit`` script."""
+    app = build_app()
+    app(args=argv if argv is not None else sys.argv[1:], prog_name="loyaltykit")

@@ -1,0 +1,8 @@
+"""Built-in plugins: registered on the same manager as third-party plugins.
+
+Each module listed in :data:`DEFAULT_PLUGINS` implements registration hooks of
+:mod:`loyaltykit.hookspecs`, exactly as an installed plugin would.
+"""
+
+DEFAULT_PLUGINS: tuple[str, ...] = ()
+"""Module names of the built-in plugins, registered in this order."""
