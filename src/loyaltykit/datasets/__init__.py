@@ -89,7 +89,7 @@ def load_cdnow(*, sample: bool = False) -> pl.DataFrame:
         pl.col("quantity").cast(pl.Int64),
         *([pl.col("sample_id").cast(pl.Int64)] if sample else []),
     )
-    frame = frame.cast(dict(TRANSACTION_SCHEMA))
+    frame = frame.cast(TRANSACTION_SCHEMA)
     assert frame.schema["occurred_at"] == TIMESTAMP_DTYPE
     return frame.sort("customer_id", "occurred_at", "transaction_id", maintain_order=True)
 
