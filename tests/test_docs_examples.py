@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-FENCE = re.compile(r"^(?P<indent>[ ]*)(?P<fence>`{3,}|~{3,})python[ \t]*\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$", re.S | re.M)
+FENCE = re.compile(
+    r"^(?P<indent>[ ]*)(?P<fence>`{3,}|~{3,})python[ \t]*\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
+    re.S | re.M,
+)
 
 
 def python_blocks(text: str) -> list[str]:
@@ -26,7 +29,9 @@ def python_blocks(text: str) -> list[str]:
     return blocks
 
 
-PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts and python_blocks(p.read_text()))
+PAGES = sorted(
+    p for p in DOCS.rglob("*.md") if "_build" not in p.parts and python_blocks(p.read_text())
+)
 
 
 def test_fence_parser_finds_blocks() -> None:
@@ -41,7 +46,7 @@ def test_docs_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for i, block in enumerate(python_blocks(page.read_text())):
         code = compile(block, f"{page.relative_to(DOCS)}[block {i}]", "exec")
-        exec(code, namespace)  # noqa: S102 - running our own documentation is the point
+        exec(code, namespace)  # running our own documentation is the point
     try:
         import matplotlib.pyplot as plt
 

@@ -278,14 +278,21 @@ class PluginHost:
         with self._lock:
             try:
                 got = self.pm.register(plugin, name=name)
-            except ValueError as exc:
+            except (ValueError, pluggy.PluginValidationError) as exc:
                 raise PluginError(f"cannot register plugin {name or plugin!r}: {exc}") from exc
             if got is None:
                 raise PluginError(
                     f"plugin {name or plugin!r} is blocked (see {BLOCKED_PLUGINS_ENV}); "
                     "unblock it to register it"
                 )
-            self.pm.check_pending()
+            try:
+                self.pm.check_pending()
+            except pluggy.PluginValidationError as exc:
+                self.pm.unregister(name=got)
+                raise PluginError(
+                    f"plugin {got!r} implements a hook loyaltykit does not have: {exc}; "
+                    "check the spelling against loyaltykit.hookspecs"
+                ) from exc
             self._registries.clear()
             return got
 
