@@ -38,7 +38,9 @@ class AlsoProvidesScorer:
 def test_registry_add_get_create() -> None:
     reg: Registry[Scorer] = Registry("scoring_model")
     reg.add("s", Scorer, description="d", plugin="p")
-    assert "s" in reg and len(reg) == 1 and list(reg) == ["s"]
+    assert "s" in reg
+    assert len(reg) == 1
+    assert list(reg) == ["s"]
     assert reg.create("s", scale=3).scale == 3
     entry = reg.get("s")
     assert (entry.name, entry.kind, entry.plugin, entry.description) == (
@@ -82,7 +84,7 @@ def test_registered_plugin_shows_in_registry(plugin_host: PluginHost) -> None:
 def test_two_plugins_with_one_name_fail_clearly(plugin_host: PluginHost) -> None:
     plugin_host.register(ProvidesScorer(), name="one")
     plugin_host.register(AlsoProvidesScorer(), name="two")
-    with pytest.raises(DuplicateNameError, match="'one'.*'two'|'two'.*'one'"):
+    with pytest.raises(DuplicateNameError, match=r"'one'.*'two'|'two'.*'one'"):
         _ = plugin_host.scoring_models
 
 
