@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import loyaltykit
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "loyaltykit"
 author = "loyaltykit developers"
@@ -16,6 +21,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "sphinx.ext.doctest",
+    "cli_reference",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

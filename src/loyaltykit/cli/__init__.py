@@ -28,6 +28,13 @@ def build_app() -> Any:
     return app
 
 
+def click_command() -> Any:
+    """The app as a command group object (used to list the commands in the docs)."""
+    import typer.main
+
+    return typer.main.get_command(build_app())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``loyaltykit`` script."""
     app = build_app()
