@@ -9,6 +9,7 @@ The public names are gathered here; the subpackages hold the details:
 
 from importlib.metadata import PackageNotFoundError, version
 
+from loyaltykit.analytics import calibration_and_holdout, summary
 from loyaltykit.core import (
     Customer,
     EntryKind,
@@ -48,6 +49,8 @@ __all__ = [
     "Transaction",
     "TransactionKind",
     "__version__",
+    "calibration_and_holdout",
     "get_host",
     "hookimpl",
+    "summary",
 ]
