@@ -20,12 +20,16 @@ from typing import Literal
 
 import polars as pl
 
+from loyaltykit.datasets.synthetic import SyntheticData, SyntheticParams, generate
 from loyaltykit.schema import AMOUNT_DTYPE, TIMESTAMP_DTYPE, TRANSACTION_SCHEMA
 
 __all__ = [
     "CDNOW_CALIBRATION_END",
     "CDNOW_OBSERVATION_END",
+    "SyntheticData",
+    "SyntheticParams",
     "data_path",
+    "generate",
     "load_cdnow",
     "load_cdnow_summary",
     "load_donations",
