@@ -660,13 +660,9 @@ class _Generation:
         self.nu = rng.gamma(P.spend_q, 1.0 / P.spend_v, n)
         self.preferred_channel = _draw(rng, _weights(P.channels), n)
         self.favourite_category = _draw(rng, _weights(P.categories), n)
-        # referrals: the more satisfied of two earlier customers
-        idx = np.arange(n)
-        referred = (rng.random(n) < P.referral_share) & (idx > 0)
-        c1 = np.floor(rng.random(n) * idx).astype(np.int64)
-        c2 = np.floor(rng.random(n) * idx).astype(np.int64)
-        better = np.where(self.satisfaction[c1] >= self.satisfaction[c2], c1, c2)
-        self.referrer = np.where(referred, better, -1)
+        # referrals (resolved once the joining order is known, see _label_customers)
+        self.referred = rng.random(n) < P.referral_share
+        self.referral_draws = rng.random((2, n))
         has_birthday = rng.random(n) < P.birthday_share
         age_days = (18 + rng.random(n) * 57) * 365.25
         self.birthday_offset = np.where(has_birthday, np.floor(age_days), -1).astype(np.int64)
@@ -728,8 +724,27 @@ class _Generation:
             dropout[buyers] = np.where(alive, -1, last)
             active_end[buyers] = np.where(alive, self.end_us, last + 1)
         self.joined_us = joined
+        self._label_customers()
         self.dropout_us = dropout
         self.active_end_us = active_end  # exclusive end of each customer's active span
+
+    def _label_customers(self) -> None:
+        """Number customers in joining order; pick each referred customer's referrer.
+
+        Redrawing the time of day can swap two customers who joined on the same day, so the
+        labels (and ids) follow the final ``joined_at``. A referrer is the more satisfied of two
+        customers who joined earlier.
+        """
+        n = self.n
+        self.order = np.argsort(self.joined_us, kind="stable")  # internal index by label
+        self.label = np.empty(n, dtype=np.int64)
+        self.label[self.order] = np.arange(n, dtype=np.int64)
+        earlier = self.label  # how many customers joined before each one
+        c1 = np.floor(self.referral_draws[0] * earlier).astype(np.int64)
+        c2 = np.floor(self.referral_draws[1] * earlier).astype(np.int64)
+        s1, s2 = self.satisfaction[self.order[c1]], self.satisfaction[self.order[c2]]
+        better = np.where(s1 >= s2, c1, c2)
+        self.referrer_label = np.where(self.referred & (earlier > 0), better, -1)
 
     # -- spend, quantity, channel, category ----------------------------------------------------
 
@@ -776,18 +791,17 @@ class _Generation:
 
     def customers(self) -> pl.DataFrame:
         """The customers frame."""
-        w = self.cid_width
-        joined = self.joined_us
-        birthday_days = np.where(
-            self.birthday_offset >= 0, joined // _DAY_US - self.birthday_offset, 0
-        )
+        w, order = self.cid_width, self.order
+        joined = self.joined_us[order]
+        offset = self.birthday_offset[order]
+        birthday_days = np.where(offset >= 0, joined // _DAY_US - offset, 0)
         frame = pl.DataFrame(
             {
                 "i": np.arange(self.n, dtype=np.int64),
                 "joined_at": joined,
                 "birthday": birthday_days.astype(np.int32),
-                "has_birthday": self.birthday_offset >= 0,
-                "referrer": self.referrer,
+                "has_birthday": offset >= 0,
+                "referrer": self.referrer_label[order],
             }
         )
         return frame.select(
@@ -811,7 +825,7 @@ class _Generation:
         rank = np.empty(m + k, dtype=np.int64)
         rank[order] = np.arange(m + k, dtype=np.int64)
         refund_of = np.concatenate((np.full(m, -1, np.int64), rank[self.r_of]))
-        owner = np.concatenate((self.p_owner, self.p_owner[self.r_of]))
+        owner = self.label[np.concatenate((self.p_owner, self.p_owner[self.r_of]))]
         channel = np.concatenate((self.p_channel, self.p_channel[self.r_of]))
         category = np.concatenate((self.p_category, self.p_category[self.r_of]))
         w_t, w_c = _id_width(m + k), self.cid_width
@@ -856,10 +870,11 @@ class _Generation:
         delay = np.floor(rng.standard_exponential(nb) * (P.survey_delay_days * _DAY_US))
         time = self.p_time[row] + 1 + delay[responds].astype(np.int64)
         owner = self.buyers[responds]
+        sat = self.satisfaction[owner]
+        owner = self.label[owner]
         # latent answers: satisfaction plus noise, mapped through the configured mixes
         rho = P.satisfaction_feedback_corr
         noise = math.sqrt(1 - rho * rho)
-        sat = self.satisfaction[owner]
         u_nps = special.ndtr(rho * sat + noise * rng.standard_normal(nb)[responds])
         u_csat = special.ndtr(rho * sat + noise * rng.standard_normal(nb)[responds])
         nps = np.searchsorted(_cumulative(P.nps_weights), u_nps, side="right")
@@ -971,6 +986,7 @@ class _Generation:
         time = np.concatenate([p[1] for p in parts])
         channel = np.concatenate([p[2] for p in parts])
         kind = np.concatenate([np.full(p[0].size, p[3], dtype=np.int64) for p in parts])
+        owner = self.label[owner]
         keep = np.flatnonzero((time >= self.start_us) & (time < self.end_us))
         keep = keep[np.lexsort((kind[keep], owner[keep], time[keep]))]
         frame = pl.DataFrame(
@@ -990,19 +1006,20 @@ class _Generation:
         repeat[self.buyers] = self.x
         alive = np.ones(self.n, dtype=bool)
         alive[self.buyers] = self.alive
+        o = self.order
         frame = pl.DataFrame(
             {
                 "i": np.arange(self.n, dtype=np.int64),
-                "is_prospect": self.prospect,
-                "lambda_per_day": self.lam,
-                "p_dropout": self.p,
-                "nu": self.nu,
-                "satisfaction": self.satisfaction,
-                "preferred_channel": self.preferred_channel,
-                "repeat_purchases": repeat,
-                "alive_at_end": alive,
-                "dropout": self.dropout_us,
-                "buyer": buyer,
+                "is_prospect": self.prospect[o],
+                "lambda_per_day": self.lam[o],
+                "p_dropout": self.p[o],
+                "nu": self.nu[o],
+                "satisfaction": self.satisfaction[o],
+                "preferred_channel": self.preferred_channel[o],
+                "repeat_purchases": repeat[o],
+                "alive_at_end": alive[o],
+                "dropout": self.dropout_us[o],
+                "buyer": buyer[o],
             }
         )
         when_buyer = pl.when(pl.col("buyer"))
