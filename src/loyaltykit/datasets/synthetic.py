@@ -821,7 +821,7 @@ class _Generation:
         m, k = self.p_owner.size, self.r_of.size
         times = np.concatenate((self.p_time, self.r_time))
         kind = np.concatenate((np.zeros(m, np.int8), np.ones(k, np.int8)))
-        order = np.lexsort((np.arange(m + k), times))  # by time, purchases before refunds
+        order = np.argsort(times, kind="stable")  # by time; ties: purchases before refunds
         rank = np.empty(m + k, dtype=np.int64)
         rank[order] = np.arange(m + k, dtype=np.int64)
         refund_of = np.concatenate((np.full(m, -1, np.int64), rank[self.r_of]))
@@ -898,7 +898,7 @@ class _Generation:
         has_comment = rng.random(nb)[responds] < P.comment_share
         channel = _draw(rng, _weights(P.feedback_channels), nb)[responds]
         keep = time < self.end_us
-        order = np.lexsort((owner[keep], time[keep]))
+        order = np.argsort(time[keep], kind="stable")
         frame = pl.DataFrame(
             {
                 "owner": owner[keep][order],
@@ -988,7 +988,7 @@ class _Generation:
         kind = np.concatenate([np.full(p[0].size, p[3], dtype=np.int64) for p in parts])
         owner = self.label[owner]
         keep = np.flatnonzero((time >= self.start_us) & (time < self.end_us))
-        keep = keep[np.lexsort((kind[keep], owner[keep], time[keep]))]
+        keep = keep[np.argsort(time[keep], kind="stable")]
         frame = pl.DataFrame(
             {"owner": owner[keep], "time": time[keep], "channel": channel[keep], "type": kind[keep]}
         )
