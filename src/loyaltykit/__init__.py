@@ -26,6 +26,7 @@ from loyaltykit.core import (
 )
 from loyaltykit.errors import LoyaltyKitError
 from loyaltykit.hookspecs import hookimpl
+from loyaltykit.io import ReadResult, read_feedback, read_interactions, read_transactions
 from loyaltykit.plugins import PluginHost, get_host
 
 try:
@@ -44,6 +45,7 @@ __all__ = [
     "LoyaltyKitError",
     "Money",
     "PluginHost",
+    "ReadResult",
     "RewardIssue",
     "TierChange",
     "Transaction",
@@ -52,5 +54,8 @@ __all__ = [
     "calibration_and_holdout",
     "get_host",
     "hookimpl",
+    "read_feedback",
+    "read_interactions",
+    "read_transactions",
     "summary",
 ]
