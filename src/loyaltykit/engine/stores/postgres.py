@@ -1,0 +1,780 @@
+"""The PostgreSQL ledger store, on SQLAlchemy 2 Core with the psycopg 3 driver.
+
+Needs the ``postgres`` extra (``pip install 'loyaltykit[postgres]'``). Give it a URL, or the
+:class:`sqlalchemy.engine.Engine` your application already has: the store borrows connections
+from that engine's pool and never disposes of it.
+
+Concurrency and durability, in short (``docs/howto/engine-stores.md`` has the long form):
+
+* A unit is one transaction (READ COMMITTED). It first upserts the rows of its members in
+  ``loyaltykit_members`` and then locks them with ``SELECT ... ORDER BY member_id FOR UPDATE``,
+  so two units naming the same member run one after the other, in any number of processes,
+  while units of different members run in parallel. Members are always locked in sorted order,
+  so units naming several members cannot deadlock on each other.
+* Global counters (reward stock, campaign budgets) are guarded in the database itself:
+  ``UPDATE ... SET value = value + :amount WHERE value + :amount <= :cap``.
+* A committed unit is as durable as the server makes it: with PostgreSQL's defaults
+  (``fsync=on``, ``synchronous_commit=on``) the commit returns after the WAL reached the disk.
+* Everything lives in tables named ``loyaltykit_*``, in the connection's default schema or in
+  the ``schema`` you name (created by :meth:`PostgresStore.migrate`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from decimal import Decimal
+from typing import Any
+
+from loyaltykit.core.ledger import EntryKind, LedgerEntry, TierChange
+from loyaltykit.engine.store import (
+    Activity,
+    ActivityTotals,
+    Batch,
+    EventExistsError,
+    EventRecord,
+    MemberState,
+    PurchaseRecord,
+    StoreUnit,
+    batch_order_key,
+)
+from loyaltykit.engine.stores import _sql
+from loyaltykit.errors import StoreError
+
+try:
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+except ImportError as _exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "the PostgreSQL ledger store needs the 'postgres' extra (SQLAlchemy 2 and psycopg 3): "
+        "pip install 'loyaltykit[postgres]'"
+    ) from _exc
+
+__all__ = ["PostgresStore", "PostgresUnit"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+_BATCH_COLUMNS = (
+    "id, member_id, event_id, transaction_id, source, points, remaining, earned_at,"
+    " pending_until, expires_at"
+)
+_ENTRY_COLUMNS = (
+    "id, member_id, event_id, kind, points, occurred_at, batch_id, pending_until, expires_at,"
+    " reason, meta"
+)
+_TIER_COLUMNS = "member_id, event_id, from_tier, to_tier, occurred_at, reason"
+_EVENT_COLUMNS = "event_id, member_id, kind, fingerprint, outcome, recorded_at"
+_PURCHASE_COLUMNS = (
+    "transaction_id, member_id, event_id, occurred_at, amount, currency, points,"
+    " refunded_amount, reversed_points"
+)
+
+# Templates; {members} etc. become (schema-qualified) table names.
+_TEMPLATES = {
+    "lock_one": "INSERT INTO {members} (member_id) VALUES (:member_id)"
+    " ON CONFLICT (member_id) DO NOTHING",
+    "select_one": "SELECT member_id, state FROM {members} WHERE member_id = :member_id FOR UPDATE",
+    "lock_many": "INSERT INTO {members} (member_id)"
+    " SELECT unnest(CAST(:member_ids AS text[])) ORDER BY 1 ON CONFLICT (member_id) DO NOTHING",
+    "select_many": "SELECT member_id, state FROM {members}"
+    " WHERE member_id = ANY(CAST(:member_ids AS text[])) ORDER BY member_id FOR UPDATE",
+    "get_event": f"SELECT {_EVENT_COLUMNS} FROM {{events}} WHERE event_id = :event_id",
+    "put_event": f"INSERT INTO {{events}} ({_EVENT_COLUMNS}) VALUES (:event_id, :member_id,"
+    " :kind, :fingerprint, :outcome, :recorded_at) ON CONFLICT (event_id) DO NOTHING",
+    "load_member": "SELECT state FROM {members} WHERE member_id = :member_id AND state IS NOT NULL",
+    "save_member": "UPDATE {members} SET state = :state WHERE member_id = :member_id",
+    "open_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}}"
+    " WHERE member_id = :member_id AND remaining > 0",
+    "transaction_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}}"
+    " WHERE member_id = :member_id AND transaction_id = :transaction_id",
+    "all_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}} WHERE member_id = :member_id",
+    "put_batches": f"INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS})"
+    " SELECT * FROM unnest(CAST(:id AS text[]), CAST(:member_id AS text[]),"
+    " CAST(:event_id AS text[]), CAST(:transaction_id AS text[]), CAST(:source AS text[]),"
+    " CAST(:points AS bigint[]), CAST(:remaining AS bigint[]),"
+    " CAST(:earned_at AS timestamptz[]), CAST(:pending_until AS timestamptz[]),"
+    " CAST(:expires_at AS timestamptz[]))"
+    " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
+    " expires_at = EXCLUDED.expires_at WHERE b.member_id = EXCLUDED.member_id RETURNING b.id",
+    "get_purchase": f"SELECT {_PURCHASE_COLUMNS} FROM {{purchases}}"
+    " WHERE transaction_id = :transaction_id",
+    "put_purchase": f"INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS}) VALUES"
+    " (:transaction_id, :member_id, :event_id, :occurred_at, :amount, :currency, :points,"
+    " :refunded_amount, :reversed_points) ON CONFLICT (transaction_id) DO UPDATE SET"
+    " refunded_amount = EXCLUDED.refunded_amount, reversed_points = EXCLUDED.reversed_points"
+    " WHERE p.member_id = EXCLUDED.member_id",
+    "append_entries": f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS})"
+    f" SELECT {_ENTRY_COLUMNS} FROM unnest(CAST(:id AS text[]), CAST(:member_id AS text[]),"
+    " CAST(:event_id AS text[]), CAST(:kind AS text[]), CAST(:points AS bigint[]),"
+    " CAST(:occurred_at AS timestamptz[]), CAST(:batch_id AS text[]),"
+    " CAST(:pending_until AS timestamptz[]), CAST(:expires_at AS timestamptz[]),"
+    " CAST(:reason AS text[]), CAST(:meta AS text[])) WITH ORDINALITY AS u"
+    " (id, member_id, event_id, kind, points, occurred_at, batch_id, pending_until,"
+    " expires_at, reason, meta, n) ORDER BY n"
+    " ON CONFLICT (id) DO NOTHING RETURNING id",
+    "append_tier": f"INSERT INTO {{tier_changes}} ({_TIER_COLUMNS}) VALUES (:member_id,"
+    " :event_id, :from_tier, :to_tier, :occurred_at, :reason)",
+    "append_activity": "INSERT INTO {activity} (member_id, event_id, occurred_at, spend,"
+    " points, visits) VALUES (:member_id, :event_id, :occurred_at, :spend, :points, :visits)",
+    "activity": "SELECT COALESCE(SUM(spend), 0), COALESCE(SUM(points), 0),"
+    " COALESCE(SUM(visits), 0) FROM {activity} WHERE member_id = :member_id"
+    " AND occurred_at >= :start AND occurred_at <= :end",
+    "counter_value": "SELECT value FROM {counters} WHERE name = :name",
+    "counter_zero": "INSERT INTO {counters} (name, value) VALUES (:name, 0)"
+    " ON CONFLICT (name) DO NOTHING",
+    "counter_add": "UPDATE {counters} SET value = value + CAST(:amount AS bigint)"
+    " WHERE name = :name AND (CAST(:cap AS bigint) IS NULL"
+    " OR value + CAST(:amount AS bigint) <= CAST(:cap AS bigint))",
+    "member_ids": "SELECT member_id FROM {members} WHERE state IS NOT NULL ORDER BY member_id",
+    "expiring": "SELECT DISTINCT member_id FROM {batches} WHERE remaining > 0"
+    " AND expires_at IS NOT NULL AND expires_at <= :as_of ORDER BY member_id",
+    "entries": f"SELECT {_ENTRY_COLUMNS} FROM {{entries}} WHERE member_id = :member_id"
+    " ORDER BY seq",
+    "entries_until": f"SELECT {_ENTRY_COLUMNS} FROM {{entries}} WHERE member_id = :member_id"
+    " AND occurred_at <= :until ORDER BY seq",
+    "tier_history": f"SELECT {_TIER_COLUMNS} FROM {{tier_changes}}"
+    " WHERE member_id = :member_id ORDER BY seq",
+    "version": "SELECT MAX(version) FROM {schema_version}",
+    "add_version": "INSERT INTO {schema_version} (version, description, applied_at)"
+    " VALUES (:version, :description, :applied_at)",
+}
+
+
+def _batch(row: Sequence[Any]) -> Batch:
+    return Batch(
+        id=row[0],
+        member_id=row[1],
+        event_id=row[2],
+        transaction_id=row[3],
+        source=row[4],
+        points=row[5],
+        remaining=row[6],
+        earned_at=row[7],
+        pending_until=row[8],
+        expires_at=row[9],
+    )
+
+
+def _entry(row: Sequence[Any]) -> LedgerEntry:
+    return LedgerEntry(
+        id=row[0],
+        member_id=row[1],
+        event_id=row[2],
+        kind=EntryKind(row[3]),
+        points=row[4],
+        occurred_at=row[5],
+        batch_id=row[6],
+        pending_until=row[7],
+        expires_at=row[8],
+        reason=row[9],
+        meta=_sql.loads(row[10]),
+    )
+
+
+def _tier(row: Sequence[Any]) -> TierChange:
+    return TierChange(
+        member_id=row[0],
+        event_id=row[1],
+        from_tier=row[2],
+        to_tier=row[3],
+        occurred_at=row[4],
+        reason=row[5],
+    )
+
+
+def _event(row: Sequence[Any]) -> EventRecord:
+    return EventRecord(
+        event_id=row[0],
+        member_id=row[1],
+        kind=row[2],
+        fingerprint=row[3],
+        outcome=_sql.loads(row[4]),
+        recorded_at=row[5],
+    )
+
+
+def _purchase(row: Sequence[Any]) -> PurchaseRecord:
+    return PurchaseRecord(
+        transaction_id=row[0],
+        member_id=row[1],
+        event_id=row[2],
+        occurred_at=row[3],
+        amount=row[4],
+        currency=row[5],
+        points=row[6],
+        refunded_amount=row[7],
+        reversed_points=row[8],
+    )
+
+
+def _aware(value: dt.datetime, what: str) -> dt.datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StoreError(f"{what}={value!r} is naive; ledger times must be timezone-aware")
+    return value
+
+
+def _opt_aware(value: dt.datetime | None, what: str) -> dt.datetime | None:
+    return None if value is None else _aware(value, what)
+
+
+# --------------------------------------------------------------------------------------------
+# the unit
+# --------------------------------------------------------------------------------------------
+
+
+class PostgresUnit:
+    """A unit of :class:`PostgresStore`: one transaction holding its members' row locks.
+
+    Built by :meth:`PostgresStore.unit`; see :class:`~loyaltykit.engine.store.StoreUnit` for what
+    each method promises.
+    """
+
+    __slots__ = ("_conn", "_members", "_q", "_states")
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        q: dict[str, sa.TextClause],
+        member_ids: tuple[str, ...],
+        states: dict[str, str | None],
+    ) -> None:
+        self._conn = conn
+        self._q = q
+        self._members = member_ids
+        self._states = states
+
+    @property
+    def member_ids(self) -> tuple[str, ...]:
+        """The members this unit holds locked, sorted."""
+        return self._members
+
+    def _check(self, member_id: str) -> None:
+        if member_id not in self._members:
+            raise StoreError(
+                f"member {member_id!r} is not locked by this unit (locked: {self._members}); "
+                "open the unit with every member it writes"
+            )
+
+    def _run(self, key: str, params: dict[str, Any]) -> sa.CursorResult[Any]:
+        return self._conn.execute(self._q[key], params)
+
+    # -- idempotency --
+    def get_event(self, event_id: str) -> EventRecord | None:
+        """See :meth:`StoreUnit.get_event <loyaltykit.engine.store.StoreUnit.get_event>`."""
+        row = self._run("get_event", {"event_id": event_id}).first()
+        return None if row is None else _event(row)
+
+    def put_event(self, record: EventRecord) -> None:
+        """See :meth:`StoreUnit.put_event <loyaltykit.engine.store.StoreUnit.put_event>`.
+
+        A concurrent unit inserting the same id makes this one wait for its outcome; the
+        insert is ``ON CONFLICT DO NOTHING``, so a refusal leaves the transaction usable.
+        """
+        result = self._run(
+            "put_event",
+            {
+                "event_id": record.event_id,
+                "member_id": record.member_id,
+                "kind": record.kind,
+                "fingerprint": record.fingerprint,
+                "outcome": _sql.dumps(record.outcome),
+                "recorded_at": _aware(record.recorded_at, "EventRecord.recorded_at"),
+            },
+        )
+        if result.rowcount != 1:
+            raise EventExistsError(f"event id {record.event_id!r} is already stored")
+
+    # -- members --
+    def load_member(self, member_id: str) -> MemberState | None:
+        """See :meth:`StoreUnit.load_member <loyaltykit.engine.store.StoreUnit.load_member>`
+        (answered from the row read when the lock was taken)."""
+        self._check(member_id)
+        text = self._states.get(member_id)
+        return None if text is None else MemberState.from_dict(_sql.loads(text))
+
+    def save_member(self, state: MemberState) -> None:
+        """See :meth:`StoreUnit.save_member <loyaltykit.engine.store.StoreUnit.save_member>`."""
+        self._check(state.member_id)
+        text = _sql.dumps(state.to_dict())
+        self._run("save_member", {"member_id": state.member_id, "state": text})
+        self._states[state.member_id] = text
+
+    # -- batches --
+    def open_batches(self, member_id: str) -> list[Batch]:
+        """See :meth:`StoreUnit.open_batches <loyaltykit.engine.store.StoreUnit.open_batches>`."""
+        self._check(member_id)
+        rows = self._run("open_batches", {"member_id": member_id})
+        return sorted(map(_batch, rows), key=batch_order_key)
+
+    def transaction_batches(self, member_id: str, transaction_id: str) -> list[Batch]:
+        """See :meth:`StoreUnit.transaction_batches
+        <loyaltykit.engine.store.StoreUnit.transaction_batches>`."""
+        self._check(member_id)
+        rows = self._run(
+            "transaction_batches", {"member_id": member_id, "transaction_id": transaction_id}
+        )
+        return sorted(map(_batch, rows), key=lambda b: (b.earned_at, b.id))
+
+    def put_batches(self, batches: Sequence[Batch]) -> None:
+        """See :meth:`StoreUnit.put_batches <loyaltykit.engine.store.StoreUnit.put_batches>`
+        (one statement for all of them; a batch given twice keeps its last version)."""
+        if not batches:
+            return
+        latest: dict[str, Batch] = {}
+        for b in batches:
+            self._check(b.member_id)
+            latest[b.id] = b
+        rows = list(latest.values())
+        result = self._run(
+            "put_batches",
+            {
+                "id": [b.id for b in rows],
+                "member_id": [b.member_id for b in rows],
+                "event_id": [b.event_id for b in rows],
+                "transaction_id": [b.transaction_id for b in rows],
+                "source": [b.source for b in rows],
+                "points": [b.points for b in rows],
+                "remaining": [b.remaining for b in rows],
+                "earned_at": [_aware(b.earned_at, "Batch.earned_at") for b in rows],
+                "pending_until": [_opt_aware(b.pending_until, "Batch.pending_until") for b in rows],
+                "expires_at": [_opt_aware(b.expires_at, "Batch.expires_at") for b in rows],
+            },
+        )
+        written = {row[0] for row in result}
+        missing = [b for b in rows if b.id not in written]
+        if missing:
+            raise StoreError(
+                f"batch id {missing[0].id!r} already belongs to another member than "
+                f"{missing[0].member_id!r}"
+            )
+
+    # -- purchases --
+    def get_purchase(self, transaction_id: str) -> PurchaseRecord | None:
+        """See :meth:`StoreUnit.get_purchase <loyaltykit.engine.store.StoreUnit.get_purchase>`."""
+        row = self._run("get_purchase", {"transaction_id": transaction_id}).first()
+        return None if row is None else _purchase(row)
+
+    def put_purchase(self, record: PurchaseRecord) -> None:
+        """See :meth:`StoreUnit.put_purchase <loyaltykit.engine.store.StoreUnit.put_purchase>`."""
+        self._check(record.member_id)
+        result = self._run(
+            "put_purchase",
+            {
+                "transaction_id": record.transaction_id,
+                "member_id": record.member_id,
+                "event_id": record.event_id,
+                "occurred_at": _aware(record.occurred_at, "PurchaseRecord.occurred_at"),
+                "amount": record.amount,
+                "currency": record.currency,
+                "points": record.points,
+                "refunded_amount": record.refunded_amount,
+                "reversed_points": record.reversed_points,
+            },
+        )
+        if result.rowcount != 1:
+            raise StoreError(
+                f"transaction id {record.transaction_id!r} already belongs to another member "
+                f"than {record.member_id!r}"
+            )
+
+    # -- append-only rows --
+    def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
+        """See :meth:`StoreUnit.append_entries
+        <loyaltykit.engine.store.StoreUnit.append_entries>` (one statement, in order)."""
+        if not entries:
+            return
+        for e in entries:
+            self._check(e.member_id)
+        result = self._run(
+            "append_entries",
+            {
+                "id": [e.id for e in entries],
+                "member_id": [e.member_id for e in entries],
+                "event_id": [e.event_id for e in entries],
+                "kind": [e.kind.value for e in entries],
+                "points": [e.points for e in entries],
+                "occurred_at": [_aware(e.occurred_at, "LedgerEntry.occurred_at") for e in entries],
+                "batch_id": [e.batch_id for e in entries],
+                "pending_until": [
+                    _opt_aware(e.pending_until, "LedgerEntry.pending_until") for e in entries
+                ],
+                "expires_at": [_opt_aware(e.expires_at, "LedgerEntry.expires_at") for e in entries],
+                "reason": [e.reason for e in entries],
+                "meta": [_sql.dumps(e.meta) for e in entries],
+            },
+        )
+        written = [row[0] for row in result]
+        if len(written) != len(entries):
+            stored = set(written)
+            dup = next((e.id for e in entries if e.id not in stored), entries[0].id)
+            raise StoreError(f"ledger entry id {dup!r} is already stored")
+
+    def append_tier_change(self, change: TierChange) -> None:
+        """See :meth:`StoreUnit.append_tier_change
+        <loyaltykit.engine.store.StoreUnit.append_tier_change>`."""
+        self._check(change.member_id)
+        self._run(
+            "append_tier",
+            {
+                "member_id": change.member_id,
+                "event_id": change.event_id,
+                "from_tier": change.from_tier,
+                "to_tier": change.to_tier,
+                "occurred_at": _aware(change.occurred_at, "TierChange.occurred_at"),
+                "reason": change.reason,
+            },
+        )
+
+    def append_activity(self, activity: Activity) -> None:
+        """See :meth:`StoreUnit.append_activity
+        <loyaltykit.engine.store.StoreUnit.append_activity>`."""
+        self._check(activity.member_id)
+        self._run(
+            "append_activity",
+            {
+                "member_id": activity.member_id,
+                "event_id": activity.event_id,
+                "occurred_at": _aware(activity.occurred_at, "Activity.occurred_at"),
+                "spend": activity.spend,
+                "points": activity.points,
+                "visits": activity.visits,
+            },
+        )
+
+    def activity_totals(
+        self, member_id: str, start: dt.datetime, end: dt.datetime
+    ) -> ActivityTotals:
+        """See :meth:`StoreUnit.activity_totals
+        <loyaltykit.engine.store.StoreUnit.activity_totals>` (summed exactly, as NUMERIC)."""
+        self._check(member_id)
+        row: Sequence[Any] = self._run(
+            "activity", {"member_id": member_id, "start": start, "end": end}
+        ).one()
+        return ActivityTotals(spend=Decimal(row[0]), points=int(row[1]), visits=int(row[2]))
+
+    # -- counters --
+    def counter_value(self, name: str) -> int:
+        """See :meth:`StoreUnit.counter_value <loyaltykit.engine.store.StoreUnit.counter_value>`."""
+        row = self._run("counter_value", {"name": name}).first()
+        return 0 if row is None else int(row[0])
+
+    def counter_add(self, name: str, amount: int, cap: int | None) -> bool:
+        """See :meth:`StoreUnit.counter_add <loyaltykit.engine.store.StoreUnit.counter_add>`.
+
+        The counter's row stays locked until the unit ends, so units adding to the same counter
+        take turns; a concurrent add is re-checked against the cap after it commits.
+        """
+        self._run("counter_zero", {"name": name})
+        result = self._run("counter_add", {"name": name, "amount": amount, "cap": cap})
+        return result.rowcount == 1
+
+
+# --------------------------------------------------------------------------------------------
+# the store
+# --------------------------------------------------------------------------------------------
+
+
+def _engine_url(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+class PostgresStore:
+    """A :class:`~loyaltykit.engine.store.LedgerStore` in PostgreSQL.
+
+    :param target: a URL (``postgresql+psycopg://user:pass@host:5432/db``; a plain
+        ``postgresql://`` URL is given the psycopg 3 driver), or an existing SQLAlchemy
+        :class:`~sqlalchemy.engine.Engine` on PostgreSQL, whose pool the store then shares.
+    :param schema: a PostgreSQL schema to keep the tables in (created by :meth:`migrate`);
+        ``None`` (default) uses the connection's ``search_path``, usually ``public``.
+    :param engine_options: keyword arguments for :func:`sqlalchemy.create_engine` when ``target``
+        is a URL (for example ``{"pool_size": 10}``).
+
+    The constructor does not connect; call :meth:`migrate` (idempotent) before the first unit,
+    or use :func:`loyaltykit.engine.stores.open_store`, which does.
+    """
+
+    def __init__(
+        self,
+        target: str | sa.Engine,
+        *,
+        schema: str | None = None,
+        engine_options: dict[str, Any] | None = None,
+    ) -> None:
+        if schema is not None and not _IDENTIFIER.fullmatch(schema):
+            raise StoreError(
+                f"PostgresStore schema={schema!r}: use a plain identifier (letters, digits and "
+                "underscores, not starting with a digit, at most 63 characters)"
+            )
+        if isinstance(target, str):
+            url = _with_psycopg(target)
+            try:
+                engine = sa.create_engine(url, **(engine_options or {}))
+            except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ValueError) as exc:
+                raise StoreError(
+                    f"PostgreSQL URL {_safe(target)!r} is not usable ({exc}); write it as "
+                    "postgresql+psycopg://user:password@host:5432/database"
+                ) from exc
+            self._owns_engine = True
+        elif isinstance(target, sa.Engine):
+            if engine_options:
+                raise StoreError(
+                    "PostgresStore engine_options only apply to a URL; configure the Engine "
+                    "you pass when you create it"
+                )
+            engine = target
+            self._owns_engine = False
+        else:
+            raise StoreError(
+                f"PostgresStore target {target!r}: pass a postgresql:// URL or a SQLAlchemy Engine"
+            )
+        if engine.dialect.name != "postgresql":
+            if self._owns_engine:
+                engine.dispose()
+            raise StoreError(
+                f"PostgresStore needs a PostgreSQL database, got a {engine.dialect.name!r} engine "
+                f"({_engine_url(engine)}); for SQLite use SQLiteStore(path)"
+            )
+        self._engine = engine
+        self._schema = schema
+        prefix = f'"{schema}".' if schema else ""
+        self._names = {name: f"{prefix}loyaltykit_{name}" for name in _sql.TABLES}
+        self._q = {key: sa.text(t.format(**self._names)) for key, t in _TEMPLATES.items()}
+        self._pid = os.getpid()
+        self._ready = False
+        self._closed = False
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine the store draws connections from."""
+        return self._engine
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema of the tables (``None``: the ``search_path`` default)."""
+        return self._schema
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_engine_url(self._engine)!r}, schema={self._schema!r})"
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _where(self) -> str:
+        where = f"PostgreSQL {_engine_url(self._engine)}"
+        return f"{where} (schema {self._schema})" if self._schema else where
+
+    @contextmanager
+    def _connect(self) -> Iterator[sa.Connection]:
+        if self._closed:
+            raise StoreError(f"{self._where()}: this store is closed; open a new one")
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            if self._owns_engine:
+                # connections inherited over fork belong to the parent; start a fresh pool
+                self._engine.dispose(close=False)
+        try:
+            conn = self._engine.connect()
+        except sa_exc.DBAPIError as exc:
+            raise StoreError(
+                f"{self._where()}: cannot connect ({_first_line(exc)}); check the host, port, "
+                "user, password and database name, and that the server is running"
+            ) from exc
+        with conn:
+            yield conn
+
+    # -- schema --
+    def _version(self, conn: sa.Connection) -> int:
+        exists = conn.execute(
+            sa.text("SELECT to_regclass(:name) IS NOT NULL"),
+            {"name": self._names["schema_version"]},
+        ).scalar_one()
+        if not exists:
+            return 0
+        return int(conn.execute(self._q["version"]).scalar_one() or 0)
+
+    def schema_version(self) -> int:
+        """The schema version in the database (0 before :meth:`migrate`)."""
+        with self._connect() as conn:
+            try:
+                return self._version(conn)
+            except sa_exc.DBAPIError as exc:
+                raise StoreError(
+                    f"{self._where()}: cannot read the schema version ({_first_line(exc)})"
+                ) from exc
+
+    def migrate(self) -> None:
+        """Create the schema (and the PostgreSQL ``schema``, if named) or bring it up to date.
+
+        Runs in one transaction under an advisory lock, so processes starting together migrate
+        once; idempotent.
+
+        :raises StoreError: when the database was written by a newer loyaltykit, or the user
+            may not create tables.
+        """
+        migrations = _sql.MIGRATIONS
+        _sql.check_migrations(migrations)
+        key = int.from_bytes(
+            hashlib.sha256(f"loyaltykit-migrate:{self._schema}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        with self._connect() as conn:
+            try:
+                with conn.begin():
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                    if self._schema:
+                        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"'))
+                    conn.execute(
+                        sa.text(_sql.VERSION_TABLE_DDL["postgresql"].format(**self._names))
+                    )
+                    found = self._version(conn)
+                    _sql.check_not_newer(found, self._where(), migrations)
+                    for step in migrations[found:]:
+                        for statement in step.render("postgresql", self._names):
+                            conn.execute(sa.text(statement))
+                        conn.execute(
+                            self._q["add_version"],
+                            {
+                                "version": step.version,
+                                "description": step.description,
+                                "applied_at": _sql.now_utc(),
+                            },
+                        )
+            except sa_exc.DBAPIError as exc:
+                raise StoreError(
+                    f"{self._where()}: migration failed, nothing changed ({_first_line(exc)})"
+                ) from exc
+        self._ready = True
+
+    def _require_ready(self, conn: sa.Connection) -> None:
+        if not self._ready:
+            _sql.require_current(self._version(conn), self._where())
+            conn.rollback()
+            self._ready = True
+
+    # -- units --
+    def unit(self, member_id: str, *more: str) -> AbstractContextManager[StoreUnit]:
+        """Open one transaction holding row locks on the given members (taken in sorted order).
+
+        Commits when the block exits cleanly; rolls back and re-raises when it raises. Database
+        failures (lost connection, deadlock with a foreign transaction) become
+        :class:`~loyaltykit.errors.StoreError` after the rollback; nothing of the unit remains.
+        """
+        return self._unit(tuple(sorted({member_id, *more})))
+
+    @contextmanager
+    def _unit(self, members: tuple[str, ...]) -> Iterator[StoreUnit]:
+        with self._connect() as conn:
+            try:
+                self._require_ready(conn)
+                trans = conn.begin()
+            except sa_exc.DBAPIError as exc:
+                raise StoreError(f"{self._where()}: {_first_line(exc)}") from exc
+            try:
+                if len(members) == 1:
+                    conn.execute(self._q["lock_one"], {"member_id": members[0]})
+                    rows = conn.execute(self._q["select_one"], {"member_id": members[0]})
+                else:
+                    conn.execute(self._q["lock_many"], {"member_ids": list(members)})
+                    rows = conn.execute(self._q["select_many"], {"member_ids": list(members)})
+                states: dict[str, str | None] = {row[0]: row[1] for row in rows}
+                yield PostgresUnit(conn, self._q, members, states)
+            except sa_exc.DBAPIError as exc:
+                trans.rollback()
+                raise StoreError(
+                    f"{self._where()}: {_first_line(exc)}; the unit was rolled back"
+                ) from exc
+            except BaseException:
+                trans.rollback()
+                raise
+            try:
+                trans.commit()
+            except sa_exc.DBAPIError as exc:
+                raise StoreError(
+                    f"{self._where()}: commit failed ({_first_line(exc)}); the unit was rolled back"
+                ) from exc
+
+    # -- store-wide reads --
+    def _read(self, key: str, params: dict[str, Any]) -> list[sa.Row[Any]]:
+        with self._connect() as conn:
+            try:
+                self._require_ready(conn)
+                return list(conn.execute(self._q[key], params))
+            except sa_exc.DBAPIError as exc:
+                raise StoreError(f"{self._where()}: read failed ({_first_line(exc)})") from exc
+
+    def member_ids(self) -> list[str]:
+        """Ids of all members with a saved state, sorted."""
+        return [row[0] for row in self._read("member_ids", {})]
+
+    def get_member(self, member_id: str) -> MemberState | None:
+        """The committed state of a member, or ``None``."""
+        rows = self._read("load_member", {"member_id": member_id})
+        return MemberState.from_dict(_sql.loads(rows[0][0])) if rows else None
+
+    def members_with_expiring(self, as_of: dt.datetime) -> list[str]:
+        """Sorted ids of members having an open batch with ``expires_at <= as_of``."""
+        rows = self._read("expiring", {"as_of": _aware(as_of, "as_of")})
+        return [row[0] for row in rows]
+
+    def entries(self, member_id: str, *, until: dt.datetime | None = None) -> list[LedgerEntry]:
+        """The member's ledger entries in append order (``occurred_at <= until`` if given)."""
+        if until is None:
+            rows = self._read("entries", {"member_id": member_id})
+        else:
+            rows = self._read(
+                "entries_until", {"member_id": member_id, "until": _aware(until, "until")}
+            )
+        return [_entry(row) for row in rows]
+
+    def batches(self, member_id: str) -> list[Batch]:
+        """All the member's batches, spent ones too, in draw order."""
+        rows = self._read("all_batches", {"member_id": member_id})
+        return sorted(map(_batch, rows), key=batch_order_key)
+
+    def tier_history(self, member_id: str) -> list[TierChange]:
+        """The member's tier changes in append order."""
+        return [_tier(row) for row in self._read("tier_history", {"member_id": member_id})]
+
+    def get_event(self, event_id: str) -> EventRecord | None:
+        """The committed record of ``event_id``, or ``None``."""
+        rows = self._read("get_event", {"event_id": event_id})
+        return _event(rows[0]) if rows else None
+
+    def close(self) -> None:
+        """Release the store; disposes of the engine's pool only if the store created it.
+
+        Idempotent.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_engine and os.getpid() == self._pid:
+            self._engine.dispose()
+
+
+def _with_psycopg(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def _safe(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "<unparseable URL>"
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
