@@ -1,0 +1,574 @@
+"""Shared machinery of the BTYD estimators: input handling, compression, maximum likelihood.
+
+Every estimator follows the scikit-learn conventions: ``__init__`` only stores options, ``fit``
+returns ``self`` and is idempotent, learned attributes end in ``_`` and raise
+:class:`~loyaltykit.errors.NotFittedError` before ``fit``.
+
+The fit maximises the log-likelihood over the logarithms of the (positive) parameters with
+L-BFGS-B and the model's analytic gradient, on the data compressed to distinct rows with
+weights. Standard errors come from the Hessian of the log-likelihood in log-parameters (central
+differences of the analytic gradient) by the delta method; confidence intervals are computed on
+the log scale and so always stay positive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Self
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from scipy import optimize
+from scipy.stats import norm
+
+from loyaltykit.errors import ConvergenceError, ModelInputError, NotFittedError
+
+FloatArray = npt.NDArray[np.float64]
+Arrays = dict[str, FloatArray]
+FrameLike = Any
+"""A polars ``DataFrame`` or ``LazyFrame`` (pandas and pyarrow frames are accepted too)."""
+
+TIME_UNIT_NAMES: dict[str, str] = {
+    "s": "seconds",
+    "min": "minutes",
+    "H": "hours",
+    "D": "days",
+    "W": "weeks",
+    "M": "months",
+    "Q": "quarters",
+    "Y": "years",
+}
+"""Time-unit codes (as in :func:`loyaltykit.analytics.summary`) and their names."""
+
+__all__ = ["TIME_UNIT_NAMES", "BTYDModel", "Convergence"]
+
+
+# --------------------------------------------------------------------------------------------
+# frames at the edge
+# --------------------------------------------------------------------------------------------
+
+
+def as_polars(frame: FrameLike, owner: str) -> pl.DataFrame | pl.LazyFrame:
+    """``frame`` as a polars frame: polars as is, pandas and pyarrow converted (eagerly)."""
+    if isinstance(frame, pl.DataFrame | pl.LazyFrame):
+        return frame
+    module = type(frame).__module__.split(".")[0]
+    if module in ("pandas", "pyarrow"):
+        converted = pl.from_pandas(frame) if module == "pandas" else pl.from_arrow(frame)
+        if isinstance(converted, pl.DataFrame):
+            return converted
+    raise ModelInputError(
+        f"{owner}: expected a polars DataFrame or LazyFrame (or a pandas/pyarrow frame), got "
+        f"{type(frame).__name__}; build one with polars.DataFrame({{...}})"
+    )
+
+
+def read_columns(
+    frame: FrameLike,
+    owner: str,
+    required: Sequence[str],
+    optional: Sequence[str] = (),
+) -> Arrays:
+    """Collect ``required`` (and present ``optional``) columns as float64 arrays, validated.
+
+    :raises ModelInputError: a column is missing, not numeric, or holds nulls or non-finite values.
+    """
+    pf = as_polars(frame, owner)
+    schema = pf.collect_schema() if isinstance(pf, pl.LazyFrame) else pf.schema
+    missing = [c for c in required if c not in schema]
+    if missing:
+        raise ModelInputError(
+            f"{owner}: missing column(s) {missing}; the frame has {list(schema.names())}. "
+            "Build the per-customer summary with loyaltykit.analytics.summary(...) or rename your "
+            "columns to frequency, recency, T (and monetary_value, periods, weights as needed)"
+        )
+    cols = [*required, *(c for c in optional if c in schema)]
+    for c in cols:
+        if not (schema[c].is_numeric() or schema[c] == pl.Boolean):
+            raise ModelInputError(
+                f"{owner}: column {c!r} has dtype {schema[c]}; it must be numeric"
+            )
+    df = pf.select(cols)
+    eager = df.collect() if isinstance(df, pl.LazyFrame) else df
+    out: Arrays = {}
+    for c in cols:
+        s = eager.get_column(c)
+        if s.null_count():
+            row = int(s.is_null().arg_max() or 0)
+            raise ModelInputError(
+                f"{owner}: column {c!r} has {s.null_count()} null value(s), first at row {row}; "
+                "drop or fill them before fitting"
+            )
+        arr = s.cast(pl.Float64).to_numpy()
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ModelInputError(
+                f"{owner}: column {c!r} row {row} is {arr[row]!r}; values must be finite"
+            )
+        out[c] = np.ascontiguousarray(arr, dtype=np.float64)
+    return out
+
+
+def check_rule(
+    owner: str, arrays: Arrays, column: str, bad: npt.NDArray[np.bool_], rule: str
+) -> None:
+    """Raise :class:`ModelInputError` naming the first row where ``bad`` holds."""
+    if bad.any():
+        row = int(np.argmax(bad))
+        n = int(bad.sum())
+        raise ModelInputError(
+            f"{owner}: column {column!r} row {row} is {arrays[column][row]!r} "
+            f"({n} row(s) in all): {rule}"
+        )
+
+
+def compress(arrays: Arrays, keys: Sequence[str], weights: FloatArray | None) -> Arrays:
+    """Distinct rows of ``keys`` with their summed ``weights`` (a row count when ``None``)."""
+    n = len(arrays[keys[0]])
+    w = np.ones(n) if weights is None else weights
+    df = pl.DataFrame({**{k: arrays[k] for k in keys}, "__w": w})
+    grouped = df.group_by(list(keys)).agg(pl.col("__w").sum())
+    out = {k: grouped.get_column(k).to_numpy().astype(np.float64) for k in keys}
+    out["weights"] = grouped.get_column("__w").to_numpy().astype(np.float64)
+    return out
+
+
+def with_columns(
+    frame: FrameLike,
+    owner: str,
+    inputs: Sequence[str],
+    compute: Callable[[Arrays], Mapping[str, FloatArray]],
+    names: Sequence[str],
+) -> pl.DataFrame | pl.LazyFrame:
+    """``frame`` with the Float64 columns ``names`` computed from ``inputs`` by ``compute``.
+
+    Eager frames are computed at once; lazy frames stay lazy (the computation runs when collected).
+    """
+    pf = as_polars(frame, owner)
+    if isinstance(pf, pl.DataFrame):
+        values = compute(read_columns(pf, owner, inputs))
+        return pf.with_columns(pl.Series(n, np.asarray(values[n], dtype=np.float64)) for n in names)
+    schema = pf.collect_schema()
+    missing = [c for c in inputs if c not in schema]
+    if missing:
+        read_columns(pf.head(0), owner, inputs)  # raises the standard message
+
+    def batch(s: pl.Series) -> pl.Series:
+        values = compute(read_columns(s.struct.unnest(), owner, inputs))
+        return pl.DataFrame({n: np.asarray(values[n], dtype=np.float64) for n in names}).to_struct(
+            "__out"
+        )
+
+    dtype = pl.Struct(dict.fromkeys(names, pl.Float64))
+    return pf.with_columns(
+        pl.struct(list(inputs)).map_batches(batch, return_dtype=dtype).alias("__out")
+    ).unnest("__out")
+
+
+# --------------------------------------------------------------------------------------------
+# fitted state
+# --------------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Convergence:
+    """How a maximum-likelihood fit ended."""
+
+    success: bool
+    """Whether the optimiser reported convergence."""
+    message: str
+    """The optimiser's message."""
+    iterations: int
+    """Optimiser iterations."""
+    function_evaluations: int
+    """Evaluations of the log-likelihood (with its gradient)."""
+    gradient_norm: float
+    """Largest absolute gradient of the mean log-likelihood in log-parameters at the optimum."""
+    method: str
+    """The optimiser (``"L-BFGS-B"``)."""
+
+
+_LOG_BOUND = 30.0  # log-parameters stay in [-30, 30]: parameters in [1e-13, 1e13]
+
+
+class BTYDModel:
+    """Base of the BTYD estimators: maximum likelihood on log-parameters, fitted attributes.
+
+    Subclasses set ``param_names``, ``required_columns`` and implement ``_prepare`` (read,
+    validate and compress a frame), ``_loglik`` (per-row log-likelihood and its gradient in the
+    natural parameters) and ``_initial`` (starting values).
+    """
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+    """Parameter names, as in the papers."""
+    required_columns: ClassVar[tuple[str, ...]] = ()
+    """Columns ``fit`` needs."""
+    compress_keys: ClassVar[tuple[str, ...]] = ()
+    """Columns whose distinct combinations are compressed into weights."""
+
+    def __init__(
+        self,
+        *,
+        time_unit: str | None = None,
+        penalizer_coef: float = 0.0,
+        initial_params: Mapping[str, float] | None = None,
+        max_iterations: int = 2000,
+    ) -> None:
+        """Store the options; nothing is computed until :meth:`fit`.
+
+        :param time_unit: the time unit of the data's ``recency`` and ``T`` (``"D"``, ``"W"``,
+            ...; see :data:`TIME_UNIT_NAMES`), recorded so that horizons and discount rates of
+            predictions and CLV can be checked against it. ``None`` leaves it unstated.
+        :param penalizer_coef: L2 penalty on the parameters (``coef * sum(params**2)`` added to
+            the mean negative log-likelihood), as in lifetimes; ``0`` for plain maximum
+            likelihood. A small value (1e-3) helps data that barely identify a parameter.
+        :param initial_params: starting values by parameter name (default: data-based guesses).
+        :param max_iterations: iteration limit of the optimiser.
+        """
+        self.time_unit = time_unit
+        self.penalizer_coef = penalizer_coef
+        self.initial_params = initial_params
+        self.max_iterations = max_iterations
+
+    # ---------------------------------------------------------------- subclass interface
+
+    def _prepare(self, frame: FrameLike) -> Arrays:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _loglik(
+        self, params: FloatArray, data: Arrays, gradient: bool
+    ) -> tuple[FloatArray, FloatArray | None]:  # pragma: no cover - abstract
+        """Per-row log-likelihood and, if asked, its gradient (rows x params, natural scale)."""
+        raise NotImplementedError
+
+    def _initial(self, data: Arrays) -> FloatArray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- fitting
+
+    @property
+    def _owner(self) -> str:
+        return type(self).__name__
+
+    def _objective(self, logp: FloatArray, data: Arrays, scale: float) -> tuple[float, FloatArray]:
+        params = np.exp(logp)
+        ll, grad = self._loglik(params, data, True)
+        assert grad is not None
+        w = data["weights"]
+        value = -float(w @ ll) / scale
+        g = -(w @ grad) / scale * params  # chain rule to log-parameters
+        if self.penalizer_coef:
+            value += self.penalizer_coef * float(params @ params)
+            g = g + self.penalizer_coef * 2.0 * params * params
+        if not math.isfinite(value) or not np.all(np.isfinite(g)):
+            return math.inf, np.zeros_like(logp)
+        return value, g
+
+    def fit(self, frame: FrameLike) -> Self:
+        """Estimate the parameters by maximum likelihood from ``frame``; return ``self``.
+
+        :param frame: the model's input columns (see the class documentation), polars eager or
+            lazy (pandas and pyarrow accepted); an optional ``weights`` column counts each row
+            that many times.
+        :raises ModelInputError: the columns are missing or break the model's assumptions.
+        :raises ConvergenceError: the optimiser failed; the message says why and what to try.
+        """
+        data = self._prepare(frame)
+        n_obs = float(data["weights"].sum())
+        if n_obs <= 0:
+            raise ModelInputError(f"{self._owner}.fit: the frame has no rows (or zero weights)")
+        if self.initial_params is not None:
+            unknown = set(self.initial_params) - set(self.param_names)
+            if unknown:
+                raise ModelInputError(
+                    f"{self._owner}: initial_params has unknown name(s) {sorted(unknown)}; "
+                    f"known: {list(self.param_names)}"
+                )
+            start = self._initial(data)
+            for i, name in enumerate(self.param_names):
+                if name in self.initial_params:
+                    start[i] = float(self.initial_params[name])
+        else:
+            start = self._initial(data)
+        if np.any(start <= 0) or not np.all(np.isfinite(start)):
+            raise ModelInputError(
+                f"{self._owner}: starting values {dict(zip(self.param_names, start, strict=True))}"
+                " must be positive and finite"
+            )
+        x0 = np.log(start)
+        f0, _ = self._objective(x0, data, n_obs)
+        if not math.isfinite(f0):
+            raise ConvergenceError(
+                f"{self._owner}.fit: the log-likelihood is not finite at the starting values "
+                f"{dict(zip(self.param_names, start.round(6), strict=True))}; pass "
+                "initial_params=... closer to plausible values, or check the data's time unit"
+            )
+        bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
+        res = optimize.minimize(
+            self._objective,
+            x0,
+            args=(data, n_obs),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": self.max_iterations, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+        )
+        x = np.asarray(res.x, dtype=np.float64)
+        fx, gx = self._objective(x, data, n_obs)
+        gnorm = float(np.max(np.abs(gx))) if math.isfinite(fx) else math.inf
+        params = np.exp(x)
+        named = dict(zip(self.param_names, params.round(6).tolist(), strict=True))
+        if not math.isfinite(fx):
+            raise ConvergenceError(
+                f"{self._owner}.fit: the log-likelihood became non-finite at {named}; check the "
+                "data (units, outliers) or pass initial_params=..."
+            )
+        at_bound = [n for n, v in zip(self.param_names, x, strict=True) if abs(v) > _LOG_BOUND - 1]
+        if at_bound:
+            raise ConvergenceError(
+                f"{self._owner}.fit: parameter(s) {at_bound} ran to the edge of their range "
+                f"({named}): the data do not identify them. Try penalizer_coef=0.001, more data, "
+                "or a simpler model (e.g. BetaGeo instead of ParetoNBD)"
+            )
+        if gnorm > 1e-4:
+            raise ConvergenceError(
+                f"{self._owner}.fit: the optimiser stopped ({res.message}) after {res.nit} "
+                f"iterations with gradient {gnorm:.2e} at {named}; try initial_params=..., "
+                "max_iterations=..., or penalizer_coef=0.001"
+            )
+        self._set_fit(params, data, n_obs, res, gnorm)
+        return self
+
+    def _set_fit(
+        self,
+        params: FloatArray,
+        data: Arrays,
+        n_obs: float,
+        res: optimize.OptimizeResult,
+        gnorm: float,
+    ) -> None:
+        ll, _ = self._loglik(params, data, False)
+        self._params = dict(zip(self.param_names, (float(v) for v in params), strict=True))
+        self._log_likelihood = float(data["weights"] @ ll)
+        self._n_obs = n_obs
+        self._convergence = Convergence(
+            success=bool(res.success) or gnorm <= 1e-4,
+            message=str(res.message),
+            iterations=int(res.nit),
+            function_evaluations=int(res.nfev),
+            gradient_norm=gnorm,
+            method="L-BFGS-B",
+        )
+        # Hessian of the total log-likelihood in log-parameters, by central differences of the
+        # analytic gradient
+        logp = np.log(params)
+        k = len(logp)
+        hess = np.empty((k, k))
+        for i in range(k):
+            h = 1e-5
+            up, down = logp.copy(), logp.copy()
+            up[i] += h
+            down[i] -= h
+            _, gu = self._objective(up, data, 1.0)
+            _, gd = self._objective(down, data, 1.0)
+            hess[:, i] = (gu - gd) / (2 * h)
+        hess = (hess + hess.T) / 2  # of the negative log-likelihood (+ penalty)
+        try:
+            cov_log = np.linalg.inv(hess)
+            ok = bool(np.all(np.isfinite(cov_log)) and np.all(np.diag(cov_log) > 0))
+        except np.linalg.LinAlgError:
+            ok = False
+        if not ok:
+            cov_log = np.full((k, k), np.nan)
+        self._cov_log = cov_log
+        self._covariance = cov_log * np.outer(params, params)
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    def from_params(cls, **params: float) -> Self:
+        """A model with known parameters (e.g. published estimates), ready to predict.
+
+        Only :attr:`params_` is set; the fit statistics (log-likelihood, standard errors) raise
+        :class:`~loyaltykit.errors.NotFittedError`.
+
+        :raises ModelInputError: a parameter is missing, unknown, or not positive.
+        """
+        names = set(cls.param_names)
+        if set(params) != names:
+            raise ModelInputError(
+                f"{cls.__name__}.from_params: expected exactly {list(cls.param_names)}, got "
+                f"{sorted(params)}"
+            )
+        bad = {k: v for k, v in params.items() if not (math.isfinite(v) and v > 0)}
+        if bad:
+            raise ModelInputError(
+                f"{cls.__name__}.from_params: parameters must be positive and finite, got {bad}"
+            )
+        model = cls()
+        model._params = {n: float(params[n]) for n in cls.param_names}
+        return model
+
+    # ---------------------------------------------------------------- fitted attributes
+
+    def _fitted(self, attr: str, fit_only: bool = False) -> Any:
+        value = self.__dict__.get(attr)
+        if value is None:
+            if fit_only and "_params" in self.__dict__:
+                raise NotFittedError(
+                    f"{self._owner} was built with from_params(); {attr.lstrip('_')}_ exists "
+                    "only after fit(frame)"
+                )
+            raise NotFittedError(
+                f"{self._owner} is not fitted yet; call fit(frame) or from_params(...) first"
+            )
+        return value
+
+    @property
+    def params_(self) -> dict[str, float]:
+        """Fitted (or given) parameters by their names in the papers."""
+        return dict(self._fitted("_params"))
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Log-likelihood of the fitted data at :attr:`params_` (weights counted)."""
+        return float(self._fitted("_log_likelihood", True))
+
+    @property
+    def n_observations_(self) -> float:
+        """Number of observations (rows times weights) the model was fitted on."""
+        return float(self._fitted("_n_obs", True))
+
+    @property
+    def convergence_(self) -> Convergence:
+        """How the optimiser ended (:class:`Convergence`)."""
+        value: Convergence = self._fitted("_convergence", True)
+        return value
+
+    @property
+    def covariance_(self) -> FloatArray:
+        """Asymptotic covariance matrix of the parameters (inverse Hessian, delta method)."""
+        value: FloatArray = self._fitted("_covariance", True)
+        return value.copy()
+
+    @property
+    def standard_errors_(self) -> dict[str, float]:
+        """Standard errors of the parameters (NaN when the Hessian is singular)."""
+        cov = self.covariance_
+        return {n: float(math.sqrt(cov[i, i])) for i, n in enumerate(self.param_names)}
+
+    def confidence_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """Wald confidence intervals at ``level``, computed on the log scale (always positive)."""
+        cov_log: FloatArray = self._fitted("_cov_log", True)
+        q = float(norm.ppf(0.5 + level / 2))
+        out = {}
+        for i, n in enumerate(self.param_names):
+            se = math.sqrt(cov_log[i, i])
+            est = self._params[n]
+            out[n] = (est * math.exp(-q * se), est * math.exp(q * se))
+        return out
+
+    @property
+    def confidence_intervals_(self) -> dict[str, tuple[float, float]]:
+        """95% confidence intervals of the parameters (see :meth:`confidence_intervals`)."""
+        return self.confidence_intervals(0.95)
+
+    @property
+    def aic_(self) -> float:
+        """Akaike information criterion, ``2k - 2 log L``."""
+        return 2 * len(self.param_names) - 2 * self.log_likelihood_
+
+    @property
+    def bic_(self) -> float:
+        """Bayesian information criterion, ``k log n - 2 log L``."""
+        return len(self.param_names) * math.log(self.n_observations_) - 2 * self.log_likelihood_
+
+    @property
+    def summary_(self) -> pl.DataFrame:
+        """Parameters with standard errors and 95% confidence intervals, one row each."""
+        ci = self.confidence_intervals_
+        se = self.standard_errors_
+        return pl.DataFrame(
+            {
+                "parameter": list(self.param_names),
+                "estimate": [self._params[n] for n in self.param_names],
+                "std_error": [se[n] for n in self.param_names],
+                "lower_95": [ci[n][0] for n in self.param_names],
+                "upper_95": [ci[n][1] for n in self.param_names],
+            }
+        )
+
+    def _p(self) -> FloatArray:
+        params = self.params_
+        return np.array([params[n] for n in self.param_names], dtype=np.float64)
+
+    def individual_log_likelihood(self, frame: FrameLike) -> pl.DataFrame | pl.LazyFrame:
+        """``frame`` with a ``log_likelihood`` column: each row's log-likelihood at the parameters.
+
+        Weights are not applied (a row's value is for one customer with that row's data).
+        """
+        p = self._p()
+
+        def compute(a: Arrays) -> dict[str, FloatArray]:
+            data = self._prepare_rows(a)
+            ll, _ = self._loglik(p, data, False)
+            return {"log_likelihood": ll}
+
+        return with_columns(frame, self._owner, self._row_columns(), compute, ["log_likelihood"])
+
+    def _row_columns(self) -> tuple[str, ...]:
+        return self.required_columns
+
+    def _prepare_rows(self, arrays: Arrays) -> Arrays:
+        """Validate arrays read from a frame for prediction (no compression)."""
+        return arrays
+
+    def __repr__(self) -> str:
+        params = self.__dict__.get("_params")
+        if params is None:
+            return f"{type(self).__name__}(unfitted)"
+        inner = ", ".join(f"{k}={v:.4g}" for k, v in params.items())
+        return f"{type(self).__name__}({inner})"
+
+
+def read_rft(frame: FrameLike, owner: str, *, with_weights: bool = True) -> Arrays:
+    """Read and check ``frequency``, ``recency``, ``T`` (and optional ``weights``).
+
+    Rules: frequency a non-negative whole number, ``0 <= recency <= T``, ``T > 0``, recency 0
+    when frequency is 0, weights non-negative.
+    """
+    optional = ("weights",) if with_weights else ()
+    a = read_columns(frame, owner, ("frequency", "recency", "T"), optional)
+    x, tx, T = a["frequency"], a["recency"], a["T"]
+    check_rule(
+        owner,
+        a,
+        "frequency",
+        (x < 0) | (x != np.floor(x)),
+        "frequency counts repeat purchase periods: a whole number >= 0",
+    )
+    check_rule(owner, a, "recency", tx < 0, "recency must be >= 0")
+    check_rule(
+        owner,
+        a,
+        "T",
+        tx * (1 - 1e-12) - 1e-12 > T,
+        "T (first purchase to end of observation) must be >= recency; are the two in the same "
+        "time unit?",
+    )
+    check_rule(owner, a, "T", T <= 0, "T must be > 0 (at least part of one time unit observed)")
+    check_rule(
+        owner,
+        a,
+        "recency",
+        (x == 0) & (tx != 0),
+        "recency must be 0 when frequency is 0 (no repeat purchase)",
+    )
+    a["recency"] = np.minimum(tx, T)
+    if "weights" in a:
+        check_rule(owner, a, "weights", a["weights"] < 0, "weights must be >= 0")
+    return a
