@@ -19,11 +19,16 @@ from loyaltykit.core import (
     LedgerEntry,
     LineItem,
     Money,
+    Program,
+    Reward,
     RewardIssue,
+    Tier,
     TierChange,
+    TierPolicy,
     Transaction,
     TransactionKind,
 )
+from loyaltykit.engine import Engine, MemoryStore, load_program
 from loyaltykit.errors import LoyaltyKitError
 from loyaltykit.hookspecs import hookimpl
 from loyaltykit.io import ReadResult, read_feedback, read_interactions, read_transactions
@@ -36,6 +41,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "Customer",
+    "Engine",
     "EntryKind",
     "Feedback",
     "Interaction",
@@ -43,17 +49,23 @@ __all__ = [
     "LedgerEntry",
     "LineItem",
     "LoyaltyKitError",
+    "MemoryStore",
     "Money",
     "PluginHost",
+    "Program",
     "ReadResult",
+    "Reward",
     "RewardIssue",
+    "Tier",
     "TierChange",
+    "TierPolicy",
     "Transaction",
     "TransactionKind",
     "__version__",
     "calibration_and_holdout",
     "get_host",
     "hookimpl",
+    "load_program",
     "read_feedback",
     "read_interactions",
     "read_transactions",

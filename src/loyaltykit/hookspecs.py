@@ -141,6 +141,19 @@ def loyaltykit_points_expired(member_id: str, entries: Sequence[LedgerEntry]) ->
 
 
 @hookspec
+def loyaltykit_points_adjusted(member_id: str, entries: Sequence[LedgerEntry]) -> None:
+    """Points of one member were adjusted by hand (with a reason).
+
+    Called after the adjustment committed.
+
+    :param member_id: the member whose points changed.
+    :param entries: the ``adjust`` entries: one opening a batch for a positive adjustment, one per
+        batch drawn from for a negative one.
+    :returns: nothing.
+    """
+
+
+@hookspec
 def loyaltykit_tier_changed(change: TierChange) -> None:
     """A member moved to another tier (upgrade, downgrade or manual assignment).
 

@@ -1,6 +1,22 @@
 """The typed core: value objects shared by every part of loyaltykit."""
 
 from loyaltykit.core.ledger import EntryKind, LedgerEntry, RewardIssue, TierChange
+from loyaltykit.core.program import (
+    Caps,
+    DowngradeMode,
+    EarnContext,
+    EarningRule,
+    ExpiryKind,
+    ExpiryPolicy,
+    NegativeBalancePolicy,
+    PendingPolicy,
+    Program,
+    Reward,
+    Rounding,
+    Tier,
+    TierPolicy,
+    TierRule,
+)
 from loyaltykit.core.records import (
     Customer,
     Feedback,
@@ -13,16 +29,30 @@ from loyaltykit.core.records import (
 )
 
 __all__ = [
+    "Caps",
     "Customer",
+    "DowngradeMode",
+    "EarnContext",
+    "EarningRule",
     "EntryKind",
+    "ExpiryKind",
+    "ExpiryPolicy",
     "Feedback",
     "Interaction",
     "InteractionType",
     "LedgerEntry",
     "LineItem",
     "Money",
+    "NegativeBalancePolicy",
+    "PendingPolicy",
+    "Program",
+    "Reward",
     "RewardIssue",
+    "Rounding",
+    "Tier",
     "TierChange",
+    "TierPolicy",
+    "TierRule",
     "Transaction",
     "TransactionKind",
 ]

@@ -153,6 +153,10 @@ class MemberState:
     """Time of the latest earn or redemption (inactivity expiry counts from it)."""
     birthday_bonus_years: tuple[int, ...] = attrs.field(default=(), converter=c.to_tuple)
     """Years in which the birthday bonus was paid."""
+    cap_day: dt.date | None = attrs.field(default=None)
+    """Local date that :attr:`cap_day_points` counts (the daily cap's current day)."""
+    cap_day_points: int = attrs.field(default=0, validator=c.int_not_bool)
+    """Purchase points earned on :attr:`cap_day` (before reversals)."""
     attributes: Mapping[str, Any] = attrs.field(factory=dict, converter=c.frozen_mapping)
     """Free JSON-able attributes given at enrolment."""
 
@@ -171,6 +175,8 @@ class MemberState:
             "first_purchase_at": _iso(self.first_purchase_at),
             "last_activity_at": _iso(self.last_activity_at),
             "birthday_bonus_years": list(self.birthday_bonus_years),
+            "cap_day": None if self.cap_day is None else self.cap_day.isoformat(),
+            "cap_day_points": self.cap_day_points,
             "attributes": dict(self.attributes),
         }
 
@@ -193,6 +199,8 @@ class MemberState:
             first_purchase_at=_from_iso(data.get("first_purchase_at")),
             last_activity_at=_from_iso(data.get("last_activity_at")),
             birthday_bonus_years=tuple(data.get("birthday_bonus_years", ())),
+            cap_day=None if data.get("cap_day") is None else dt.date.fromisoformat(data["cap_day"]),
+            cap_day_points=int(data.get("cap_day_points", 0)),
             attributes=data.get("attributes") or {},
         )
 
