@@ -8,12 +8,15 @@ dropped afterwards, so runs do not interfere.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
-from pg_helpers import fresh_schema, pg_url
+from sql_helpers import SQLStoreBehaviour, StoreMaker, fresh_schema, pg_url
 from store_conformance import StoreConformance
 
 from loyaltykit.engine.store import LedgerStore
+from loyaltykit.engine.stores import open_store
+from loyaltykit.errors import StoreError
 
 pytestmark = pytest.mark.postgres
 
@@ -66,3 +69,114 @@ class TestPostgresStoreOneHandlePerThread(StoreConformance):
         yield make
         for s in opened:
             s.close()
+
+
+class TestPostgresMigrations(SQLStoreBehaviour):
+    """Schema creation, upgrades and refusals on PostgreSQL."""
+
+    @pytest.fixture
+    def make_store(self, pg_schema: str) -> Iterator[StoreMaker]:
+        from loyaltykit.engine.stores.postgres import PostgresStore
+
+        opened: list[PostgresStore] = []
+
+        def make() -> PostgresStore:
+            s = PostgresStore(pg_url(), schema=pg_schema)
+            opened.append(s)
+            return s
+
+        yield make
+        for s in opened:
+            s.close()
+
+    def execute(self, store: Any, sql: str) -> list[tuple[Any, ...]]:
+        import sqlalchemy as sa
+
+        with store.engine.begin() as conn:
+            result = conn.execute(sa.text(sql.format(**store._names)))
+            return [tuple(row) for row in result] if result.returns_rows else []
+
+
+# --------------------------------------------------------------------------------------------
+# engines, URLs and schemas
+# --------------------------------------------------------------------------------------------
+
+
+def test_borrowed_engine_is_shared_and_not_disposed(pg_schema: str) -> None:
+    import sqlalchemy as sa
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    engine = sa.create_engine(pg_url().replace("postgresql://", "postgresql+psycopg://", 1))
+    store = open_store(engine)
+    assert isinstance(store, PostgresStore)
+    assert store.engine is engine
+    store.close()
+    # the application's engine keeps working after the store is closed
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+    scoped = PostgresStore(engine, schema=pg_schema)
+    scoped.migrate()
+    with scoped.unit("m1") as u:
+        assert u.counter_add("c", 2, None)
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.text(f'SELECT value FROM "{pg_schema}".loyaltykit_counters')
+        ).scalar_one()
+    assert value == 2
+    scoped.close()
+    engine.dispose()
+
+
+def test_schemas_keep_ledgers_apart(pg_schema: str) -> None:
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    with fresh_schema() as other_schema:
+        one = PostgresStore(pg_url(), schema=pg_schema)
+        two = PostgresStore(pg_url(), schema=other_schema)
+        one.migrate()
+        two.migrate()
+        with one.unit("m1") as u:
+            u.counter_add("c", 1, None)
+        with two.unit("m1") as u:
+            assert u.counter_value("c") == 0
+        one.close()
+        two.close()
+
+
+def test_plain_postgresql_url_uses_psycopg3() -> None:
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    plain = "postgresql://" + pg_url().split("://", 1)[1]
+    store = PostgresStore(plain)
+    assert store.engine.dialect.driver == "psycopg"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+psycopg://lk:hunter2@127.0.0.1:1/test", "cannot connect"),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/no_such_db_lk", "cannot connect"),
+        ("postgresql+nosuchdriver://postgres@127.0.0.1/test", "is not usable"),
+    ],
+)
+def test_bad_urls_give_clear_errors(url: str, message: str) -> None:
+    pg_url()
+    with pytest.raises(StoreError, match=message) as info:
+        open_store(url)
+    assert "hunter2" not in str(info.value)
+
+
+def test_bad_schema_names_and_engines_are_refused(tmp_path: Any) -> None:
+    import sqlalchemy as sa
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    with pytest.raises(StoreError, match="plain identifier"):
+        PostgresStore(pg_url(), schema='x"; DROP TABLE y; --')
+    sqlite_engine = sa.create_engine(f"sqlite:///{tmp_path}/x.db")
+    with pytest.raises(StoreError, match="needs a PostgreSQL database, got a 'sqlite'"):
+        PostgresStore(sqlite_engine)
+    with pytest.raises(StoreError, match="engine_options only apply to a URL"):
+        PostgresStore(sa.create_engine(pg_url()), engine_options={"pool_size": 1})

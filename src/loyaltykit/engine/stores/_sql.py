@@ -127,7 +127,7 @@ VERSION_TABLE_DDL: dict[Dialect, str] = {
 """The table that records which migrations were applied (one row per step)."""
 
 
-def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
+def latest_version(migrations: Sequence[Migration]) -> int:
     """The version a database has once every migration of ``migrations`` is applied."""
     return migrations[-1].version if migrations else 0
 
@@ -142,7 +142,7 @@ def check_migrations(migrations: Sequence[Migration]) -> None:
             )
 
 
-def check_not_newer(found: int, where: str, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+def check_not_newer(found: int, where: str, migrations: Sequence[Migration]) -> None:
     """Raise :class:`StoreError` when the database at ``where`` is newer than this code."""
     known = latest_version(migrations)
     if found > known:
@@ -153,7 +153,7 @@ def check_not_newer(found: int, where: str, migrations: Sequence[Migration] = MI
         )
 
 
-def require_current(found: int, where: str, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+def require_current(found: int, where: str, migrations: Sequence[Migration]) -> None:
     """Raise :class:`StoreError` unless the database at ``where`` is exactly up to date."""
     check_not_newer(found, where, migrations)
     known = latest_version(migrations)

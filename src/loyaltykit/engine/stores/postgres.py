@@ -655,7 +655,7 @@ class PostgresStore:
 
     def _require_ready(self, conn: sa.Connection) -> None:
         if not self._ready:
-            _sql.require_current(self._version(conn), self._where())
+            _sql.require_current(self._version(conn), self._where(), _sql.MIGRATIONS)
             conn.rollback()
             self._ready = True
 

@@ -666,7 +666,7 @@ class SQLiteStore:
 
     def _require_ready(self, conn: sqlite3.Connection) -> None:
         if not self._ready:
-            _sql.require_current(self._version(conn), self._where())
+            _sql.require_current(self._version(conn), self._where(), _sql.MIGRATIONS)
             self._ready = True
 
     # -- units --

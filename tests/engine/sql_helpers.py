@@ -1,0 +1,189 @@
+"""Helpers shared by the SQL store tests.
+
+* PostgreSQL: the server URL from the environment (skip with the reason when unset) and a
+  schema per test;
+* :class:`SQLStoreBehaviour`: migrations and schema-version checks, run on both SQL stores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from loyaltykit.engine.store import LedgerStore
+from loyaltykit.engine.stores import _sql
+from loyaltykit.errors import StoreError
+
+URL_ENV = "LOYALTYKIT_TEST_POSTGRES_URL"
+
+
+def pg_url() -> str:
+    """The test server's URL, or skip the test with the reason."""
+    url = os.environ.get(URL_ENV)
+    if not url:
+        pytest.skip(
+            f"{URL_ENV} is not set; set it to a PostgreSQL URL such as "
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test to run the PostgreSQL tests"
+        )
+    pytest.importorskip("sqlalchemy", reason="the PostgreSQL store needs the 'postgres' extra")
+    pytest.importorskip("psycopg", reason="the PostgreSQL store needs the 'postgres' extra")
+    return url
+
+
+def drop_schema(name: str) -> None:
+    """Drop a test schema and everything in it."""
+    import sqlalchemy as sa
+
+    from loyaltykit.engine.stores.postgres import _with_psycopg
+
+    engine = sa.create_engine(_with_psycopg(pg_url()))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A fresh schema name for one test (created by the store's migrate), dropped afterwards.
+
+    Test modules wrap it in their own ``pg_schema`` fixture.
+    """
+    pg_url()
+    name = f"lk_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        drop_schema(name)
+
+
+StoreMaker = Callable[[], Any]
+
+
+class SQLStoreBehaviour:
+    """Schema creation, upgrades and refusals; subclasses provide the fixtures and raw SQL.
+
+    ``make_store`` returns a new, unmigrated store object on the test's database each time it is
+    called (several objects on one database behave like several processes).
+    """
+
+    @pytest.fixture
+    def make_store(self) -> StoreMaker:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def execute(self, store: Any, sql: str) -> list[tuple[Any, ...]]:  # pragma: no cover
+        """Run raw SQL (``{members}`` etc. are table names) in its own transaction."""
+        raise NotImplementedError
+
+    def test_fresh_database_has_version_zero_and_refuses_units(
+        self, make_store: StoreMaker
+    ) -> None:
+        store = make_store()
+        assert store.schema_version() == 0
+        with pytest.raises(StoreError, match=r"migrate\(\)"), store.unit("m1"):
+            pass  # pragma: no cover - never reached
+        with pytest.raises(StoreError, match="no ledger schema"):
+            store.member_ids()
+
+    def test_migrate_records_each_step(self, make_store: StoreMaker) -> None:
+        store = make_store()
+        store.migrate()
+        rows = self.execute(store, "SELECT version, description FROM {schema_version}")
+        assert rows == [(1, "initial ledger schema")]
+        assert store.schema_version() == _sql.latest_version(_sql.MIGRATIONS)
+
+    def test_newer_schema_is_refused(self, make_store: StoreMaker) -> None:
+        first = make_store()
+        first.migrate()
+        with first.unit("m1") as u:
+            u.counter_add("c", 1, None)
+        self.execute(
+            first,
+            "INSERT INTO {schema_version} (version, description, applied_at)"
+            " VALUES (99, 'from the future', CURRENT_TIMESTAMP)",
+        )
+        later = make_store()
+        with pytest.raises(StoreError, match=r"version 99.*newer loyaltykit"):
+            later.migrate()
+        with pytest.raises(StoreError, match="newer loyaltykit"), later.unit("m1"):
+            pass  # pragma: no cover - never reached
+        with pytest.raises(StoreError, match="newer loyaltykit"):
+            later.entries("m1")
+        assert later.schema_version() == 99
+        assert self.execute(first, "SELECT value FROM {counters}") == [(1,)]
+
+    def test_upgrade_applies_only_the_missing_steps(
+        self, make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        old = make_store()
+        old.migrate()
+        with old.unit("m1") as u:
+            assert u.counter_add("stock", 3, 10)
+        step = _sql.Migration(2, "counter notes", ("ALTER TABLE {counters} ADD COLUMN note TEXT",))
+        monkeypatch.setattr(_sql, "MIGRATIONS", (*_sql.MIGRATIONS, step))
+        stale = make_store()
+        with (
+            pytest.raises(StoreError, match=r"schema version 1.*needs version 2"),
+            stale.unit("m1"),
+        ):
+            pass  # pragma: no cover - never reached
+        new = make_store()
+        new.migrate()
+        assert new.schema_version() == 2
+        assert self.execute(new, "SELECT name, value, note FROM {counters}") == [("stock", 3, None)]
+        assert self.execute(new, "SELECT version FROM {schema_version} ORDER BY version") == [
+            (1,),
+            (2,),
+        ]
+        new.migrate()
+        assert new.schema_version() == 2
+
+    def test_failed_migration_changes_nothing(
+        self, make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = make_store()
+        store.migrate()
+        broken = _sql.Migration(
+            2,
+            "broken",
+            ("ALTER TABLE {counters} ADD COLUMN note TEXT", "THIS IS NOT SQL"),
+        )
+        monkeypatch.setattr(_sql, "MIGRATIONS", (*_sql.MIGRATIONS, broken))
+        again = make_store()
+        with pytest.raises(StoreError, match="migration failed, nothing changed"):
+            again.migrate()
+        assert again.schema_version() == 1
+        with pytest.raises(Exception, match="note"):
+            self.execute(again, "SELECT note FROM {counters}")
+
+    def test_migrations_must_be_numbered_without_gaps(self) -> None:
+        steps = (_sql.MIGRATIONS[0], _sql.Migration(3, "skips 2", ()))
+        with pytest.raises(StoreError, match="expected 2"):
+            _sql.check_migrations(steps)
+
+    def test_concurrent_migrations_apply_once(self, make_store: StoreMaker) -> None:
+        stores = [make_store() for _ in range(4)]
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(len(stores))
+
+        def run(store: LedgerStore) -> None:
+            try:
+                barrier.wait()
+                store.migrate()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert self.execute(stores[0], "SELECT COUNT(*) FROM {schema_version}") == [(1,)]
