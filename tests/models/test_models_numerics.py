@@ -1,0 +1,225 @@
+"""Numerical robustness: finite, bounded and monotone results over extreme inputs, and accuracy
+against independent computations (adaptive quadrature of the integral representations)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from models_strategies import customer, moderate, positive, summaries
+from scipy import integrate
+from scipy.special import gammaln, hyp2f1
+
+from loyaltykit.models import BetaGeo, ModifiedBetaGeo, ParetoNBD
+from loyaltykit.models._special import beta_quadrature, hyp2f1_one
+
+
+def _ll_and_grad(model: BetaGeo | ParetoNBD, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    data = model._prepare_rows({c: frame[c].cast(pl.Float64).to_numpy() for c in frame.columns})
+    ll, g = model._loglik(model._p(), data, True)
+    assert g is not None
+    return ll, g
+
+
+@given(
+    frame=summaries(),
+    r=positive,
+    alpha=positive,
+    a=positive,
+    b=positive,
+    cls=st.sampled_from([BetaGeo, ModifiedBetaGeo]),
+)
+def test_bg_family_finite_and_bounded(
+    frame: pl.DataFrame, r: float, alpha: float, a: float, b: float, cls: type[BetaGeo]
+) -> None:
+    model = cls.from_params(r=r, alpha=alpha, a=a, b=b)
+    ll, g = _ll_and_grad(model, frame)
+    assert np.all(np.isfinite(ll))
+    assert np.all(np.isfinite(g))
+    pa = model.probability_alive(frame)["probability_alive"].to_numpy()
+    assert np.all((pa >= 0) & (pa <= 1))
+    e1 = model.expected_purchases(1.0, frame)["expected_purchases"].to_numpy()
+    e2 = model.expected_purchases(10.0, frame)["expected_purchases"].to_numpy()
+    assert np.all(np.isfinite(e2))
+    assert np.all(e1 >= 0)
+    assert np.all(e2 >= e1 * (1 - 1e-12))
+
+
+@given(frame=summaries(), r=moderate, alpha=moderate, s=moderate, beta=moderate)
+def test_pareto_finite_and_bounded(
+    frame: pl.DataFrame, r: float, alpha: float, s: float, beta: float
+) -> None:
+    model = ParetoNBD.from_params(r=r, alpha=alpha, s=s, beta=beta)
+    ll, g = _ll_and_grad(model, frame)
+    assert np.all(np.isfinite(ll))
+    assert np.all(np.isfinite(g))
+    pa = model.probability_alive(frame)["probability_alive"].to_numpy()
+    assert np.all((pa >= 0) & (pa <= 1 + 1e-12))
+    e1 = model.expected_purchases(1.0, frame)["expected_purchases"].to_numpy()
+    e2 = model.expected_purchases(10.0, frame)["expected_purchases"].to_numpy()
+    assert np.all(np.isfinite(e2))
+    assert np.all(e1 >= 0)
+    assert np.all(e2 >= e1 * (1 - 1e-12))
+
+
+@given(
+    c=customer(max_frequency=3000, max_t=500.0),
+    r=moderate,
+    alpha=moderate,
+    s=moderate,
+    beta=moderate,
+)
+def test_pareto_likelihood_matches_integral(
+    c: tuple[int, float, float], r: float, alpha: float, s: float, beta: float
+) -> None:
+    """The series form equals direct quadrature of the published integral representation."""
+    x, tx, T = c
+    model = ParetoNBD.from_params(r=r, alpha=alpha, s=s, beta=beta)
+    frame = pl.DataFrame({"frequency": [x], "recency": [tx], "T": [T]})
+    got = model.individual_log_likelihood(frame)["log_likelihood"][0]
+    m, n = r + x, s + 1
+    log_jt = -m * math.log(alpha + T) - s * math.log(beta + T)
+    # integrand scaled by its value at t_x so that heavy buyers do not underflow
+    log_f0 = -m * math.log(alpha + tx) - n * math.log(beta + tx)
+
+    def f(y: float) -> float:
+        return math.exp(-m * math.log(alpha + y) - n * math.log(beta + y) - log_f0)
+
+    scale = min((alpha + tx) / m, (beta + tx) / n)  # the integrand's decay length
+    breaks = [tx + scale * k for k in (1, 10, 100, 1000, 10000) if tx + scale * k < T]
+    integral = (
+        integrate.quad(f, tx, T, points=breaks or None, epsabs=0, epsrel=1e-13, limit=500)[0]
+        if tx < T
+        else 0.0
+    )
+    core = (
+        np.logaddexp(log_jt, math.log(s) + log_f0 + math.log(integral)) if integral > 0 else log_jt
+    )
+    expected = gammaln(r + x) - gammaln(r) + r * math.log(alpha) + s * math.log(beta) + core
+    assert got == pytest.approx(expected, rel=1e-8, abs=1e-8)
+
+
+@given(
+    c=customer(max_frequency=40, max_t=100.0), r=moderate, alpha=moderate, a=moderate, b=moderate
+)
+def test_bgnbd_expectation_matches_hypergeometric_form(
+    c: tuple[int, float, float], r: float, alpha: float, a: float, b: float
+) -> None:
+    """Where scipy's hyp2f1 is reliable, the quadrature form equals the papers' closed form."""
+    x, tx, T = c
+    if abs(a - 1) < 0.05:
+        return  # the closed form divides by a - 1
+    t = 10.0
+    z = t / (alpha + T + t)
+    h = hyp2f1(r + x, b + x, a + b + x - 1, z)
+    if not np.isfinite(h) or h > 1e12:
+        return
+    model = BetaGeo.from_params(r=r, alpha=alpha, a=a, b=b)
+    frame = pl.DataFrame({"frequency": [x], "recency": [tx], "T": [T]})
+    got = model.expected_purchases(t, frame)["expected_purchases"][0]
+    pa = model.probability_alive(frame)["probability_alive"][0]
+    closed = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * h)
+    assert got == pytest.approx(pa * closed, rel=1e-7, abs=1e-12)
+
+
+def test_heavy_buyer_extremes_stay_finite() -> None:
+    frame = pl.DataFrame(
+        {"frequency": [0, 1, 5000, 20000], "recency": [0.0, 1e4, 9999.0, 1e5], "T": [1e5] * 4}
+    )
+    for model in (
+        BetaGeo.from_params(r=1e3, alpha=1e-3, a=1e-3, b=1e3),
+        BetaGeo.from_params(r=1e-3, alpha=1e3, a=1e3, b=1e-3),
+        ParetoNBD.from_params(r=50.0, alpha=0.5, s=0.01, beta=20.0),
+        ParetoNBD.from_params(r=0.01, alpha=40.0, s=30.0, beta=0.5),
+    ):
+        scored = model.score(frame, horizon=1e4)
+        values = scored.select("probability_alive", "expected_purchases").to_numpy()
+        assert np.all(np.isfinite(values))
+        ll = model.individual_log_likelihood(frame)["log_likelihood"].to_numpy()
+        assert np.all(np.isfinite(ll))
+
+
+def test_long_horizon_new_customer_curve() -> None:
+    model = BetaGeo.from_params(r=0.243, alpha=4.414, a=0.793, b=2.426)
+    curve = model.expected_purchases_new([0.0, 1.0, 1e2, 1e4, 1e6])["expected_purchases"].to_numpy()
+    assert curve[0] == 0.0
+    assert np.all(np.diff(curve) > 0)
+    assert np.all(np.isfinite(curve))
+    # a < 1: the expected count grows without bound, like t^(1 - a) (slowly)
+    r, alpha, a, b = 0.243, 4.414, 0.793, 2.426
+    t = 1e4
+    exact = (
+        (a + b - 1)
+        / (a - 1)
+        * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, t / (alpha + t)))
+    )
+    assert curve[3] == pytest.approx(exact, rel=1e-9)
+
+
+def test_beta_quadrature_moments_for_huge_b() -> None:
+    # scipy's roots_jacobi overflows here; the normalised recurrence does not
+    p, w = beta_quadrature(0.5, np.array([1e5]), 32)
+    assert np.all(np.isfinite(p))
+    assert w.sum() == pytest.approx(1.0)
+    mean = (p * w).sum()
+    assert mean == pytest.approx(0.5 / (0.5 + 1e5), rel=1e-12)
+
+
+def test_hyp2f1_one_against_scipy_and_derivatives() -> None:
+    e = np.array([0.5, 3.0, 200.0, 1.0])
+    c = np.array([2.0, 5.0, 210.0, 1.5])
+    z = np.array([0.3, 0.9, 0.99, 0.0])
+    h, de, dc, dz, ok = hyp2f1_one(e, c, z, derivatives=True)
+    assert np.all(ok == 1)
+    # direct summation (scipy's hyp2f1 returns NaN for the third case)
+    direct = []
+    for ei, ci, zi in zip(e, c, z, strict=True):
+        total, term, k = 1.0, 1.0, 0
+        while term > 1e-18 * total:
+            term *= (ei + k) / (ci + k) * zi
+            total += term
+            k += 1
+        direct.append(total)
+    assert h == pytest.approx(direct, rel=1e-12)
+    e, c, z, de, dc, dz = (
+        e[[0, 1, 3]],
+        c[[0, 1, 3]],
+        z[[0, 1, 3]],
+        de[[0, 1, 3]],
+        dc[[0, 1, 3]],
+        dz[[0, 1, 3]],
+    )
+    eps = 1e-6
+    num_de = (np.log(hyp2f1(1, e + eps, c, z)) - np.log(hyp2f1(1, e - eps, c, z))) / (2 * eps)
+    num_dc = (np.log(hyp2f1(1, e, c + eps, z)) - np.log(hyp2f1(1, e, c - eps, z))) / (2 * eps)
+    num_dz = (
+        np.log(hyp2f1(1, e, c, z + eps)) - np.log(hyp2f1(1, e, c, np.maximum(z - eps, 0)))
+    ) / (np.where(z > 0, 2 * eps, eps))
+    assert de == pytest.approx(num_de, rel=1e-5, abs=1e-8)
+    assert dc == pytest.approx(num_dc, rel=1e-5, abs=1e-8)
+    assert dz == pytest.approx(num_dz, rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("cls", [BetaGeo, ModifiedBetaGeo, ParetoNBD])
+def test_gradient_matches_finite_differences(cls: type[BetaGeo]) -> None:
+    from loyaltykit.datasets import load_cdnow_summary
+
+    model = cls()
+    data = model._prepare(load_cdnow_summary())
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        x0 = np.log(rng.uniform(0.2, 15.0, size=4))
+        _, g = model._objective(x0, data, 1.0)
+        num = np.empty(4)
+        for i in range(4):
+            step = np.zeros(4)
+            step[i] = 1e-6
+            num[i] = (
+                model._objective(x0 + step, data, 1.0)[0]
+                - model._objective(x0 - step, data, 1.0)[0]
+            ) / 2e-6
+        assert g == pytest.approx(num, rel=1e-5, abs=1e-3)

@@ -1,0 +1,180 @@
+"""Predictions agree with lifetimes (fixtures made by generate_lifetimes_fixtures.py) and CLV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from loyaltykit.datasets import load_cdnow_summary, load_donations
+from loyaltykit.errors import ModelInputError, NotFittedError
+from loyaltykit.models import (
+    BetaGeo,
+    BetaGeoBetaBinom,
+    GammaGamma,
+    ModifiedBetaGeo,
+    ParetoNBD,
+    clv_column_name,
+    customer_lifetime_value,
+    period_discount_rate,
+    value_tiers,
+)
+
+REF = json.loads(
+    (Path(__file__).parents[1] / "fixtures" / "models" / "lifetimes_reference.json").read_text()
+)
+SUMMARY = load_cdnow_summary(with_monetary=True)
+ROWS = SUMMARY[REF["rows"]]
+MODELS = {"bgnbd": BetaGeo, "mbgnbd": ModifiedBetaGeo, "pareto_nbd": ParetoNBD}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("lazy", [False, True])
+def test_conditional_predictions_match_lifetimes(name: str, lazy: bool) -> None:
+    ref = REF[name]
+    model = MODELS[name].from_params(**ref["params"])
+    frame = ROWS.lazy() if lazy else ROWS
+    alive = model.probability_alive(frame)
+    expected = model.expected_purchases(39, frame)
+    assert isinstance(alive, pl.LazyFrame if lazy else pl.DataFrame)
+    if isinstance(alive, pl.LazyFrame):
+        alive = alive.collect()
+    if isinstance(expected, pl.LazyFrame):
+        expected = expected.collect()
+    assert alive["probability_alive"].to_numpy() == pytest.approx(
+        ref["probability_alive"], rel=1e-9
+    )
+    assert expected["expected_purchases"].to_numpy() == pytest.approx(ref["expected_39"], rel=1e-9)
+    assert alive.columns == [*ROWS.columns, "probability_alive"]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_unconditional_curve_matches_lifetimes(name: str) -> None:
+    ref = REF[name]
+    model = MODELS[name].from_params(**ref["params"])
+    curve = model.expected_purchases_new([1.0, 10, 39, 78])
+    # for MBG/NBD this includes the chance of dropping out at the first purchase, b / (a + b)
+    assert curve["expected_purchases"].to_numpy() == pytest.approx(ref["expected_new"], rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "mbgnbd"])
+def test_probability_of_purchases_matches_lifetimes(name: str) -> None:
+    ref = REF[name]
+    model = MODELS[name].from_params(**ref["params"])
+    probs = model.probability_of_purchases(list(range(6)), 39)["probability"].to_numpy()
+    assert probs == pytest.approx(ref["probability_of_n_39"], rel=1e-9)
+    assert model.probability_of_purchases(list(range(2000)), 39)["probability"].sum() == (
+        pytest.approx(1.0, abs=1e-9)
+    )
+
+
+def test_gamma_gamma_expected_spend_matches_lifetimes() -> None:
+    ref = REF["gamma_gamma"]
+    model = GammaGamma.from_params(**ref["params"])
+    got = model.expected_spend(SUMMARY[ref["rows"]])["expected_spend"].to_numpy()
+    assert got == pytest.approx(ref["expected_spend"], rel=1e-12)
+    p, q, v = 6.25, 3.74, 15.44
+    zero = model.expected_spend(SUMMARY.filter(pl.col("frequency") == 0).head(1))
+    assert zero["expected_spend"][0] == pytest.approx(p * v / (q - 1))
+
+
+def test_clv_matches_lifetimes_monthly_steps_on_weekly_data() -> None:
+    ref = REF["gamma_gamma"]
+    bg = BetaGeo.from_params(**REF["bgnbd"]["params"])
+    gg = GammaGamma.from_params(**ref["params"])
+    # lifetimes: 12 monthly steps of 4.345 weeks, 1% a month
+    weekly = 1.01 ** (1 / 4.345) - 1
+    out = customer_lifetime_value(
+        bg, gg, ROWS, horizon=12 * 4.345, step=4.345, discount_rate=weekly, time_unit="W"
+    )
+    assert out.columns[-1] == "clv_52.14_weeks"
+    assert out["clv_52.14_weeks"].to_numpy() == pytest.approx(
+        ref["clv_bgnbd_12_months_weekly_data"], rel=1e-8
+    )
+
+
+def test_bgbb_predictions_match_lifetimes() -> None:
+    ref = REF["bgbb"]
+    model = BetaGeoBetaBinom.from_params(**ref["params"])
+    donations = load_donations()
+    alive = model.probability_alive(donations)["probability_alive"].to_numpy()
+    assert alive == pytest.approx(ref["probability_alive"], rel=1e-9)
+    expected = model.expected_purchases(5, donations)["expected_purchases"].to_numpy()
+    assert expected == pytest.approx(ref["expected_5"], rel=1e-9)
+    n = int(donations["weights"].sum())
+    probs = model.probability_of_purchases(list(range(7)), 6)["probability"].to_numpy()
+    assert probs * n == pytest.approx(ref["customers_by_count_6"], rel=1e-9)
+
+
+def test_probability_alive_ahead_decreases() -> None:
+    for name, cls in MODELS.items():
+        model = cls.from_params(**REF[name]["params"])
+        now = model.probability_alive(ROWS)["probability_alive"].to_numpy()
+        later = model.probability_alive(ROWS, ahead=10)["probability_alive"].to_numpy()
+        much_later = model.probability_alive(ROWS, ahead=100)["probability_alive"].to_numpy()
+        assert np.all(later <= now + 1e-15)
+        assert np.all(much_later <= later + 1e-15)
+        if name == "pareto_nbd":
+            assert np.all(later < now)
+
+
+def test_clv_units_are_explicit() -> None:
+    bg = BetaGeo(time_unit="W").fit(SUMMARY)
+    gg = GammaGamma().fit(SUMMARY)
+    with pytest.raises(ModelInputError, match="fitted on data in 'W'"):
+        customer_lifetime_value(bg, gg, SUMMARY, horizon=12, discount_rate=0.01, time_unit="M")
+    out = customer_lifetime_value(bg, gg, SUMMARY, horizon=52, discount_rate=0.002)
+    assert "clv_52_weeks" in out.columns
+    assert clv_column_name(12, None) == "clv_12_periods"
+    assert clv_column_name(365, "D") == "clv_365_days"
+    assert period_discount_rate(0.1, "Y") == pytest.approx(0.1)
+    assert (1 + period_discount_rate(0.1, "M")) ** 12 == pytest.approx(1.1)
+    # a longer horizon or a lower rate is worth more
+    longer = customer_lifetime_value(bg, gg, SUMMARY, horizon=104, discount_rate=0.002)
+    cheaper = customer_lifetime_value(bg, gg, SUMMARY, horizon=52, discount_rate=0.0)
+    assert np.all(longer["clv_104_weeks"].to_numpy() >= out["clv_52_weeks"].to_numpy())
+    assert np.all(cheaper["clv_52_weeks"].to_numpy() >= out["clv_52_weeks"].to_numpy())
+
+
+def test_clv_with_fixed_spend_and_margin_and_bgbb() -> None:
+    bb = BetaGeoBetaBinom().fit(load_donations())
+    donations = load_donations()
+    out = customer_lifetime_value(bb, 50.0, donations, horizon=5, discount_rate=0.0, margin=0.5)
+    expected = bb.expected_purchases(5, donations)["expected_purchases"].to_numpy() * 25.0
+    assert out["clv_5_periods"].to_numpy() == pytest.approx(expected, rel=1e-12)
+
+
+def test_clv_input_errors() -> None:
+    bg = BetaGeo().fit(SUMMARY)
+    gg = GammaGamma().fit(SUMMARY)
+    with pytest.raises(ModelInputError, match="horizon"):
+        customer_lifetime_value(bg, gg, SUMMARY, horizon=0, discount_rate=0.01)
+    with pytest.raises(ModelInputError, match="discount_rate"):
+        customer_lifetime_value(bg, gg, SUMMARY, horizon=10, discount_rate=-2)
+    with pytest.raises(ModelInputError, match="not a transaction model"):
+        customer_lifetime_value(gg, gg, SUMMARY, horizon=10, discount_rate=0.01)  # type: ignore[arg-type]
+    with pytest.raises(NotFittedError):
+        customer_lifetime_value(BetaGeo(), gg, SUMMARY, horizon=10, discount_rate=0.01)
+    with pytest.raises(ModelInputError, match="monetary_value"):
+        customer_lifetime_value(bg, gg, SUMMARY.drop("monetary_value"), horizon=10, discount_rate=0)
+
+
+def test_value_tiers_by_thresholds_and_quantiles() -> None:
+    frame = pl.DataFrame({"customer_id": [1, 2, 3, 4, 5], "clv": [0.0, 5.0, 10.0, 50.0, None]})
+    out = value_tiers(frame, value="clv", thresholds=[5, 20], labels=["low", "mid", "high"])
+    assert out.columns == ["customer_id", "clv", "value_tier"]
+    assert out["value_tier"].to_list() == ["low", "mid", "mid", "high", None]
+    lazy = value_tiers(frame.lazy(), value="clv", quantiles=[0.5])
+    assert isinstance(lazy, pl.LazyFrame)
+    assert lazy.collect()["value_tier"].to_list() == ["tier_1", "tier_1", "tier_2", "tier_2", None]
+    with pytest.raises(ModelInputError, match="label"):
+        value_tiers(frame, value="clv", thresholds=[1, 2], labels=["a", "b"])
+    with pytest.raises(ModelInputError, match="increasing"):
+        value_tiers(frame, value="clv", thresholds=[3, 2])
+    with pytest.raises(ModelInputError, match="exactly one"):
+        value_tiers(frame, value="clv")
+    with pytest.raises(ModelInputError, match="missing"):
+        value_tiers(frame, value="nope", thresholds=[1])
