@@ -351,18 +351,6 @@ class BTYDModel:
         res: optimize.OptimizeResult,
         gnorm: float,
     ) -> None:
-        ll, _ = self._loglik(params, data, False)
-        self._params = dict(zip(self.param_names, (float(v) for v in params), strict=True))
-        self._log_likelihood = float(data["weights"] @ ll)
-        self._n_obs = n_obs
-        self._convergence = Convergence(
-            success=bool(res.success) or gnorm <= 1e-4,
-            message=str(res.message),
-            iterations=int(res.nit),
-            function_evaluations=int(res.nfev),
-            gradient_norm=gnorm,
-            method="L-BFGS-B",
-        )
         # Hessian of the total log-likelihood in log-parameters, by central differences of the
         # analytic gradient
         logp = np.log(params)
@@ -377,13 +365,28 @@ class BTYDModel:
             _, gd = self._objective(down, data, 1.0)
             hess[:, i] = (gu - gd) / (2 * h)
         hess = (hess + hess.T) / 2  # of the negative log-likelihood (+ penalty)
-        try:
-            cov_log = np.linalg.inv(hess)
-            ok = bool(np.all(np.isfinite(cov_log)) and np.all(np.diag(cov_log) > 0))
-        except np.linalg.LinAlgError:
-            ok = False
+        ok = bool(np.all(np.isfinite(hess))) and float(np.linalg.eigvalsh(hess).min()) > 0
+        cov_log = np.linalg.inv(hess) if ok else np.full((k, k), np.nan)
         if not ok:
-            cov_log = np.full((k, k), np.nan)
+            named = dict(zip(self.param_names, params.round(6).tolist(), strict=True))
+            raise ConvergenceError(
+                f"{self._owner}.fit: the log-likelihood has no proper maximum at {named} (its "
+                "Hessian is singular or not negative definite): the data do not identify all "
+                "parameters (e.g. no repeat purchases, or no variation). Use more data, "
+                "penalizer_coef=0.001, or a simpler model"
+            )
+        ll, _ = self._loglik(params, data, False)
+        self._params = dict(zip(self.param_names, (float(v) for v in params), strict=True))
+        self._log_likelihood = float(data["weights"] @ ll)
+        self._n_obs = n_obs
+        self._convergence = Convergence(
+            success=bool(res.success) or gnorm <= 1e-4,
+            message=str(res.message),
+            iterations=int(res.nit),
+            function_evaluations=int(res.nfev),
+            gradient_norm=gnorm,
+            method="L-BFGS-B",
+        )
         self._cov_log = cov_log
         self._covariance = cov_log * np.outer(params, params)
 

@@ -148,11 +148,10 @@ class ParetoNBD(BTYDModel):
         return ll, g
 
     def _initial(self, data: Arrays) -> FloatArray:
+        # alpha = beta (the hypergeometric argument is then 0) on the scale of the data's T
         w = data["weights"]
-        x, T = data["frequency"], data["T"]
-        rate = max(float(w @ x) / max(float(w @ T), 1e-12), 1e-6)
-        mean_t = float(w @ T) / float(w.sum())
-        return np.array([0.5, 0.5 / rate, 0.5, mean_t / 2])
+        mean_t = float(w @ data["T"]) / float(w.sum())
+        return np.array([0.5, mean_t, 0.5, mean_t])
 
     # ---------------------------------------------------------------- predictions
 
