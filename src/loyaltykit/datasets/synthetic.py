@@ -725,6 +725,10 @@ class _Generation:
             active_end[buyers] = np.where(alive, self.end_us, last + 1)
         self.joined_us = joined
         self._label_customers()
+        # ids by label, built once and gathered for every frame
+        self.customer_ids = pl.select(
+            _ids("C", pl.int_range(self.n, dtype=pl.Int64), self.cid_width)
+        ).to_series()
         self.dropout_us = dropout
         self.active_end_us = active_end  # exclusive end of each customer's active span
 
@@ -791,13 +795,13 @@ class _Generation:
 
     def customers(self) -> pl.DataFrame:
         """The customers frame."""
-        w, order = self.cid_width, self.order
+        order = self.order
         joined = self.joined_us[order]
         offset = self.birthday_offset[order]
         birthday_days = np.where(offset >= 0, joined // _DAY_US - offset, 0)
         frame = pl.DataFrame(
             {
-                "i": np.arange(self.n, dtype=np.int64),
+                "customer_id": self.customer_ids,
                 "joined_at": joined,
                 "birthday": birthday_days.astype(np.int32),
                 "has_birthday": offset >= 0,
@@ -805,13 +809,13 @@ class _Generation:
             }
         )
         return frame.select(
-            _ids("C", pl.col("i"), w).alias("customer_id"),
+            pl.col("customer_id"),
             pl.col("joined_at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
             pl.when(pl.col("has_birthday"))
             .then(pl.col("birthday").cast(pl.Date))
             .alias("birthday"),
             pl.when(pl.col("referrer") >= 0)
-            .then(_ids("C", pl.col("referrer"), w))
+            .then(pl.col("customer_id").gather(pl.col("referrer").clip(0)))
             .alias("referred_by"),
         ).cast(CUSTOMER_SCHEMA)
 
@@ -828,11 +832,11 @@ class _Generation:
         owner = self.label[np.concatenate((self.p_owner, self.p_owner[self.r_of]))]
         channel = np.concatenate((self.p_channel, self.p_channel[self.r_of]))
         category = np.concatenate((self.p_category, self.p_category[self.r_of]))
-        w_t, w_c = _id_width(m + k), self.cid_width
+        w_t = _id_width(m + k)
         frame = pl.DataFrame(
             {
                 "rank": rank[order],
-                "owner": owner[order],
+                "customer_id": self.customer_ids.gather(owner[order]),
                 "time": times[order],
                 "cents": np.concatenate((self.p_cents, self.r_cents))[order],
                 "kind": kind[order],
@@ -844,7 +848,7 @@ class _Generation:
         )
         return frame.select(
             _ids("T", pl.col("rank"), w_t).alias("transaction_id"),
-            _ids("C", pl.col("owner"), w_c).alias("customer_id"),
+            pl.col("customer_id"),
             pl.col("time").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("occurred_at"),
             (pl.col("cents").cast(AMOUNT_DTYPE) / 100).cast(AMOUNT_DTYPE).alias("amount"),
             pl.lit(P.currency).alias("currency"),
@@ -901,7 +905,7 @@ class _Generation:
         order = np.argsort(time[keep], kind="stable")
         frame = pl.DataFrame(
             {
-                "owner": owner[keep][order],
+                "customer_id": self.customer_ids.gather(owner[keep][order]),
                 "time": time[keep][order],
                 "nps": np.where(has_nps, nps, -1)[keep][order],
                 "csat": np.where(has_csat, csat, -1)[keep][order],
@@ -911,7 +915,7 @@ class _Generation:
         )
         labels = tuple(c for pool in pools for c in pool)
         return frame.select(
-            _ids("C", pl.col("owner"), self.cid_width).alias("customer_id"),
+            pl.col("customer_id"),
             _utc(pl.col("time")).alias("answered_at"),
             pl.when(pl.col("nps") >= 0).then(pl.col("nps")).alias("nps"),
             pl.when(pl.col("csat") >= 0).then(pl.col("csat")).alias("csat"),
@@ -990,10 +994,15 @@ class _Generation:
         keep = np.flatnonzero((time >= self.start_us) & (time < self.end_us))
         keep = keep[np.argsort(time[keep], kind="stable")]
         frame = pl.DataFrame(
-            {"owner": owner[keep], "time": time[keep], "channel": channel[keep], "type": kind[keep]}
+            {
+                "customer_id": self.customer_ids.gather(owner[keep]),
+                "time": time[keep],
+                "channel": channel[keep],
+                "type": kind[keep],
+            }
         )
         return frame.select(
-            _ids("C", pl.col("owner"), self.cid_width).alias("customer_id"),
+            pl.col("customer_id"),
             _utc(pl.col("time")).alias("occurred_at"),
             _names(names, pl.col("channel")).alias("channel"),
             _names(types, pl.col("type")).alias("type"),
@@ -1009,7 +1018,7 @@ class _Generation:
         o = self.order
         frame = pl.DataFrame(
             {
-                "i": np.arange(self.n, dtype=np.int64),
+                "customer_id": self.customer_ids,
                 "is_prospect": self.prospect[o],
                 "lambda_per_day": self.lam[o],
                 "p_dropout": self.p[o],
@@ -1024,7 +1033,7 @@ class _Generation:
         )
         when_buyer = pl.when(pl.col("buyer"))
         return frame.select(
-            _ids("C", pl.col("i"), self.cid_width).alias("customer_id"),
+            pl.col("customer_id"),
             pl.col("is_prospect"),
             when_buyer.then(pl.col("lambda_per_day")).alias("lambda_per_day"),
             when_buyer.then(pl.col("p_dropout")).alias("p_dropout"),
