@@ -159,16 +159,17 @@ def purchase_periods(
 
 
 def _aggregate(rows: pl.LazyFrame, customer_id: str, end_key: int, unit: int) -> pl.LazyFrame:
+    """Two hash aggregations: periods of each customer, then the customer's figures."""
     key = pl.col(_KEY)
+    value = pl.col(_VALUE)
+    periods = rows.group_by(customer_id, _KEY).agg(value.sum())
     first = key.min()
-    n_periods = key.n_unique()
-    total = pl.col(_VALUE).sum()
-    first_value = pl.col(_VALUE).filter(key == first).sum()
-    grouped = rows.group_by(customer_id).agg(
-        (n_periods - 1).cast(pl.Int64).alias("frequency"),
+    grouped = periods.group_by(customer_id).agg(
+        (pl.len() - 1).cast(pl.Int64).alias("frequency"),
         ((key.max() - first) / unit).alias("recency"),
         ((end_key - first) / unit).alias("T"),
-        (total.cast(pl.Float64) - first_value.cast(pl.Float64)).alias("__repeat_total"),
+        # exact (decimal) repeat revenue: everything but the first period
+        (value.sum() - value.min_by(key)).cast(pl.Float64).alias("__repeat_total"),
     )
     return grouped.with_columns(
         pl.when(pl.col("frequency") > 0)

@@ -7,6 +7,7 @@ Each module listed in :data:`DEFAULT_PLUGINS` implements registration hooks of
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "loyaltykit.default_plugins.btyd",
     "loyaltykit.default_plugins.earning",
+    "loyaltykit.default_plugins.rfm",
     "loyaltykit.default_plugins.tiers",
 )
 """Module names of the built-in plugins, registered in this order."""

@@ -1,0 +1,109 @@
+"""Per-customer purchase activity as of a date: the base table of RFM, lifecycle, risk, profile.
+
+Purchases are counted by calendar day (in the time zone of the data), net of refunds as in
+:func:`loyaltykit.analytics.summary`: a fully refunded purchase does not count, a partly refunded
+one counts with what is left.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from loyaltykit.analytics._frames import DateLike, as_lazy, like
+from loyaltykit.analytics.summary import _KEY, _VALUE, _purchase_rows
+from loyaltykit.protocols import FrameT
+
+__all__ = ["ACTIVITY_COLUMNS", "customer_activity"]
+
+_DAY_US = 86_400_000_000
+
+ACTIVITY_COLUMNS = (
+    "first_purchase",
+    "last_purchase",
+    "previous_purchase",
+    "purchase_days",
+    "orders",
+    "revenue",
+    "tenure_days",
+    "days_since_last",
+    "mean_gap_days",
+    "last_gap_days",
+)
+"""The columns :func:`customer_activity` adds after the customer id."""
+
+
+def customer_activity(
+    transactions: FrameT,
+    *,
+    as_of: DateLike,
+    customer_id: str = "customer_id",
+    timestamp: str = "occurred_at",
+    amount: str = "amount",
+) -> FrameT:
+    """What each customer bought up to and including the day ``as_of``.
+
+    :param transactions: transactions in the core schema, eager or lazy (refunds are netted).
+    :param as_of: the day of the analysis (a date, or a timezone-aware datetime whose day in the
+        data's time zone is used); later transactions are ignored.
+    :param customer_id: name of the customer id column; ``timestamp`` and ``amount`` likewise.
+    :returns: one row per customer with a purchase, sorted by customer id:
+
+        * ``first_purchase``, ``last_purchase`` (Date) and ``previous_purchase`` (Date, the
+          purchase day before the last one; null for one-day buyers);
+        * ``purchase_days`` (distinct purchase days), ``orders`` (purchases counted one by one),
+          ``revenue`` (net spend, in the amount's dtype);
+        * ``tenure_days`` (``as_of`` minus the first purchase day), ``days_since_last``,
+          ``mean_gap_days`` (mean days between purchase days, null for one-day buyers) and
+          ``last_gap_days`` (days between the last two purchase days, null likewise).
+    """
+    owner = "customer_activity"
+    lf = as_lazy(transactions, owner, "transactions")
+    rows, as_of_key = _purchase_rows(
+        lf,
+        owner=owner,
+        customer_id=customer_id,
+        timestamp=timestamp,
+        amount=amount,
+        kind="kind",
+        transaction_id="transaction_id",
+        refund_of="refund_of",
+        period="D",
+        cutoff=as_of,
+        cutoff_name="as_of",
+    )
+    today = as_of_key // _DAY_US
+    day = pl.col(_KEY)
+    days = (
+        rows.with_columns((pl.col(_KEY) // _DAY_US).cast(pl.Int32).alias(_KEY))
+        .group_by(customer_id, _KEY)
+        .agg(pl.col(_VALUE).sum(), pl.len().alias("__orders"))
+    )
+    per_customer = days.group_by(customer_id).agg(
+        day.min().alias("__first"),
+        day.max().alias("__last"),
+        day.top_k(2).min().alias("__prev"),
+        pl.len().cast(pl.Int64).alias("purchase_days"),
+        pl.col("__orders").sum().cast(pl.Int64).alias("orders"),
+        pl.col(_VALUE).sum().alias("revenue"),
+    )
+    several = pl.col("purchase_days") > 1
+    out = per_customer.select(
+        customer_id,
+        pl.from_epoch("__first", time_unit="d").alias("first_purchase"),
+        pl.from_epoch("__last", time_unit="d").alias("last_purchase"),
+        pl.when(several).then(pl.from_epoch("__prev", time_unit="d")).alias("previous_purchase"),
+        "purchase_days",
+        "orders",
+        "revenue",
+        (today - pl.col("__first")).cast(pl.Int64).alias("tenure_days"),
+        (today - pl.col("__last")).cast(pl.Int64).alias("days_since_last"),
+        pl.when(several)
+        .then((pl.col("__last") - pl.col("__first")) / (pl.col("purchase_days") - 1))
+        .cast(pl.Float64)
+        .alias("mean_gap_days"),
+        pl.when(several)
+        .then(pl.col("__last") - pl.col("__prev"))
+        .cast(pl.Int64)
+        .alias("last_gap_days"),
+    ).sort(customer_id)
+    return like(transactions, out)
