@@ -187,3 +187,49 @@ class SQLStoreBehaviour:
             t.join()
         assert errors == []
         assert self.execute(stores[0], "SELECT COUNT(*) FROM {schema_version}") == [(1,)]
+
+    def test_new_members_are_serialised_from_their_first_unit(self, make_store: StoreMaker) -> None:
+        """Units racing on members that have no row yet still run one at a time, also when
+        they name several members (sorted locks: no deadlock)."""
+        from store_conformance import member
+
+        first = make_store()
+        first.migrate()
+        workers, rounds = 6, 8
+        stores = [make_store() for _ in range(workers)]
+        barrier = threading.Barrier(workers)
+        errors: list[BaseException] = []
+
+        def bump(unit: Any, mid: str) -> None:
+            state = unit.load_member(mid)
+            unit.save_member(member(mid, debt=1 if state is None else state.debt + 1))
+
+        def run(index: int, store: Any) -> None:
+            try:
+                for r in range(rounds):
+                    barrier.wait()
+                    with store.unit(f"solo-{r}") as u:
+                        bump(u, f"solo-{r}")
+                    trio = [f"a-{r}", f"b-{r}", f"c-{r}"]
+                    pair = (trio[index % 3], trio[(index + 1) % 3])
+                    barrier.wait()
+                    with store.unit(*pair) as u:
+                        for mid in pair:
+                            bump(u, mid)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+                barrier.abort()
+
+        threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        for r in range(rounds):
+            solo = first.get_member(f"solo-{r}")
+            assert solo is not None
+            assert solo.debt == workers
+            debts = [first.get_member(f"{x}-{r}").debt for x in "abc"]
+            assert sum(debts) == 2 * workers
+            assert debts == [4, 4, 4]

@@ -75,12 +75,22 @@ _PURCHASE_COLUMNS = (
 
 # Templates; {members} etc. become (schema-qualified) table names.
 _TEMPLATES = {
-    "lock_one": "INSERT INTO {members} (member_id) VALUES (:member_id)"
-    " ON CONFLICT (member_id) DO NOTHING",
-    "select_one": "SELECT member_id, state FROM {members} WHERE member_id = :member_id FOR UPDATE",
-    "lock_many": "INSERT INTO {members} (member_id)"
+    # A single member is locked in one round trip: insert its row if missing and lock it if it
+    # exists. A row this statement inserts is ours and uncommitted, so it already blocks every
+    # other unit's insert of that member until we end. Neither inserted nor found means another
+    # unit inserted it and committed after this statement's snapshot: "relock_one" then locks it
+    # in a new statement.
+    "lock_one": "WITH ins AS (INSERT INTO {members} (member_id) VALUES (:member_id)"
+    " ON CONFLICT (member_id) DO NOTHING RETURNING member_id),"
+    " locked AS (SELECT member_id, state FROM {members} WHERE member_id = :member_id"
+    " FOR UPDATE)"
+    " SELECT member_id, state FROM locked UNION ALL SELECT member_id, NULL FROM ins",
+    "relock_one": "SELECT member_id, state FROM {members} WHERE member_id = :member_id FOR UPDATE",
+    # Several members: insert the missing rows, then lock all rows in sorted order, in two
+    # statements, so that no unit holds a lock while it waits for another unit's insert.
+    "insert_many": "INSERT INTO {members} (member_id)"
     " SELECT unnest(CAST(:member_ids AS text[])) ORDER BY 1 ON CONFLICT (member_id) DO NOTHING",
-    "select_many": "SELECT member_id, state FROM {members}"
+    "lock_many": "SELECT member_id, state FROM {members}"
     " WHERE member_id = ANY(CAST(:member_ids AS text[])) ORDER BY member_id FOR UPDATE",
     "get_event": f"SELECT {_EVENT_COLUMNS} FROM {{events}} WHERE event_id = :event_id",
     "put_event": f"INSERT INTO {{events}} ({_EVENT_COLUMNS}) VALUES (:event_id, :member_id,"
@@ -124,11 +134,14 @@ _TEMPLATES = {
     " COALESCE(SUM(visits), 0) FROM {activity} WHERE member_id = :member_id"
     " AND occurred_at >= :start AND occurred_at <= :end",
     "counter_value": "SELECT value FROM {counters} WHERE name = :name",
-    "counter_zero": "INSERT INTO {counters} (name, value) VALUES (:name, 0)"
-    " ON CONFLICT (name) DO NOTHING",
-    "counter_add": "UPDATE {counters} SET value = value + CAST(:amount AS bigint)"
-    " WHERE name = :name AND (CAST(:cap AS bigint) IS NULL"
-    " OR value + CAST(:amount AS bigint) <= CAST(:cap AS bigint))",
+    # One statement: insert the counter at `amount` if that fits under the cap, or add to the
+    # existing row if the sum fits; the row lock makes concurrent adds re-check the cap.
+    "counter_add": "INSERT INTO {counters} AS c (name, value)"
+    " SELECT :name, CAST(:amount AS bigint) WHERE CAST(:cap AS bigint) IS NULL"
+    " OR CAST(:amount AS bigint) <= CAST(:cap AS bigint)"
+    " ON CONFLICT (name) DO UPDATE SET value = c.value + EXCLUDED.value"
+    " WHERE CAST(:cap AS bigint) IS NULL OR c.value + EXCLUDED.value <= CAST(:cap AS bigint)"
+    " RETURNING c.value",
     "member_ids": "SELECT member_id FROM {members} WHERE state IS NOT NULL ORDER BY member_id",
     "expiring": "SELECT DISTINCT member_id FROM {batches} WHERE remaining > 0"
     " AND expires_at IS NOT NULL AND expires_at <= :as_of ORDER BY member_id",
@@ -468,9 +481,8 @@ class PostgresUnit:
         The counter's row stays locked until the unit ends, so units adding to the same counter
         take turns; a concurrent add is re-checked against the cap after it commits.
         """
-        self._run("counter_zero", {"name": name})
         result = self._run("counter_add", {"name": name, "amount": amount, "cap": cap})
-        return result.rowcount == 1
+        return result.first() is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -539,6 +551,7 @@ class PostgresStore:
                 f"({_engine_url(engine)}); for SQLite use SQLiteStore(path)"
             )
         self._engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._schema = schema
         prefix = f'"{schema}".' if schema else ""
         self._names = {name: f"{prefix}loyaltykit_{name}" for name in _sql.TABLES}
@@ -571,7 +584,7 @@ class PostgresStore:
         return f"{where} (schema {self._schema})" if self._schema else where
 
     @contextmanager
-    def _connect(self) -> Iterator[sa.Connection]:
+    def _connect(self, *, autocommit: bool = False) -> Iterator[sa.Connection]:
         if self._closed:
             raise StoreError(f"{self._where()}: this store is closed; open a new one")
         if os.getpid() != self._pid:
@@ -580,7 +593,7 @@ class PostgresStore:
                 # connections inherited over fork belong to the parent; start a fresh pool
                 self._engine.dispose(close=False)
         try:
-            conn = self._engine.connect()
+            conn = (self._autocommit if autocommit else self._engine).connect()
         except sa_exc.DBAPIError as exc:
             raise StoreError(
                 f"{self._where()}: cannot connect ({_first_line(exc)}); check the host, port, "
@@ -678,13 +691,7 @@ class PostgresStore:
             except sa_exc.DBAPIError as exc:
                 raise StoreError(f"{self._where()}: {_first_line(exc)}") from exc
             try:
-                if len(members) == 1:
-                    conn.execute(self._q["lock_one"], {"member_id": members[0]})
-                    rows = conn.execute(self._q["select_one"], {"member_id": members[0]})
-                else:
-                    conn.execute(self._q["lock_many"], {"member_ids": list(members)})
-                    rows = conn.execute(self._q["select_many"], {"member_ids": list(members)})
-                states: dict[str, str | None] = {row[0]: row[1] for row in rows}
+                states = self._lock(conn, members)
                 yield PostgresUnit(conn, self._q, members, states)
             except sa_exc.DBAPIError as exc:
                 trans.rollback()
@@ -701,9 +708,25 @@ class PostgresStore:
                     f"{self._where()}: commit failed ({_first_line(exc)}); the unit was rolled back"
                 ) from exc
 
+    def _lock(self, conn: sa.Connection, members: tuple[str, ...]) -> dict[str, str | None]:
+        if len(members) == 1:
+            params = {"member_id": members[0]}
+            rows = list(conn.execute(self._q["lock_one"], params))
+            if not rows:
+                rows = list(conn.execute(self._q["relock_one"], params))
+        else:
+            params_many = {"member_ids": list(members)}
+            conn.execute(self._q["insert_many"], params_many)
+            rows = list(conn.execute(self._q["lock_many"], params_many))
+        states: dict[str, str | None] = {row[0]: row[1] for row in rows}
+        if len(states) != len(members):  # pragma: no cover - would be a PostgreSQL bug
+            raise StoreError(f"{self._where()}: could not lock members {members}")
+        return states
+
     # -- store-wide reads --
     def _read(self, key: str, params: dict[str, Any]) -> list[sa.Row[Any]]:
-        with self._connect() as conn:
+        # one statement, committed data: autocommit saves the BEGIN and ROLLBACK round trips
+        with self._connect(autocommit=True) as conn:
             try:
                 self._require_ready(conn)
                 return list(conn.execute(self._q[key], params))
