@@ -196,25 +196,20 @@ class BetaGeo(BTYDModel):
         :param t: one or more durations since the first purchase, in the data's time unit.
         :returns: columns ``t`` and ``expected_purchases``.
         """
-        self._p()
+        r, alpha, a, b = self._p()
         ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
         _check_t(self._owner, float(ts.min()) if ts.size else 0.0)
-        n = ts.size
-        zeros = np.zeros(n)
-        x, tx, T = zeros, zeros, np.full(n, 0.0)
-        vals = np.empty(n)
-        for i, ti in enumerate(ts):
-            vals[i] = self._new_expected(float(ti))
-        del x, tx, T
-        return pl.DataFrame({"t": ts, "expected_purchases": vals})
-
-    def _new_expected(self, t: float) -> float:
-        r, alpha, a, b = self._p()
-        pa = self._palive(np.zeros(1), np.zeros(1), np.zeros(1) + 0.0)[0]
+        # a new customer: frequency 0 and T = 0 (P(alive) is 1 for BG/NBD, b / (a + b) for MBG)
+        zero = np.zeros(1)
+        pa = float(self._palive(zero, zero, zero)[0])
         part = beta_discounted_increments(
-            a, np.array([b + self._shift]), np.array([r]), np.array([[t / alpha]]), np.array([1.0])
+            a,
+            np.full(ts.size, b + self._shift),
+            np.full(ts.size, r),
+            (ts / alpha)[:, None],
+            np.array([1.0]),
         )
-        return float(pa * part[0])
+        return pl.DataFrame({"t": ts, "expected_purchases": pa * part})
 
     def probability_of_purchases(self, n: int | list[int] | FloatArray, t: float) -> pl.DataFrame:
         """P(a new customer makes exactly ``n`` repeat purchases within ``t`` time units).
