@@ -13,7 +13,7 @@ Installed, the package is found and loaded by loyaltykit on first use; nothing e
     pip install loyaltykit-engagement
     loyaltykit plugins          # lists "engagement"
 
-The hook implementations below act on the module-level :data:`outbox`. Set
+The hook implementations below act on the module-level :data:`default_outbox`. Set
 ``LOYALTYKIT_ENGAGEMENT_OUTBOX=/path/outbox.jsonl`` to also append every notification to that
 file, or register an :class:`EngagementPlugin` with its own outbox by hand instead of the entry
 point (tests do this).
@@ -51,9 +51,9 @@ __all__ = [
     "EngagementPlugin",
     "Notification",
     "Outbox",
+    "default_outbox",
     "engagement_events",
     "engagement_features",
-    "outbox",
 ]
 
 __version__ = "0.1.0"
@@ -98,10 +98,10 @@ class EngagementPlugin:
         self.outbox.add(notification_for_reward(issue))
 
 
-outbox = Outbox(os.environ.get(OUTBOX_ENV) or None)
+default_outbox = Outbox(os.environ.get(OUTBOX_ENV) or None)
 """The outbox of the entry-point plugin (the module itself)."""
 
-_default = EngagementPlugin(outbox)
+_default = EngagementPlugin(default_outbox)
 
 # The module is what the entry point registers: expose the hooks as module functions.
 
@@ -114,17 +114,17 @@ def loyaltykit_register_scoring_models(register: Register) -> None:
 
 @hookimpl
 def loyaltykit_tier_changed(change: TierChange) -> None:
-    """Queue a welcome, upgrade or downgrade message in :data:`outbox`."""
+    """Queue a welcome, upgrade or downgrade message in :data:`default_outbox`."""
     _default.loyaltykit_tier_changed(change)
 
 
 @hookimpl
 def loyaltykit_points_expired(member_id: str, entries: Sequence[LedgerEntry]) -> None:
-    """Queue a message in :data:`outbox` saying how many points expired."""
+    """Queue a message in :data:`default_outbox` saying how many points expired."""
     _default.loyaltykit_points_expired(member_id, entries)
 
 
 @hookimpl
 def loyaltykit_reward_issued(issue: RewardIssue) -> None:
-    """Queue a message in :data:`outbox` that the reward is ready."""
+    """Queue a message in :data:`default_outbox` that the reward is ready."""
     _default.loyaltykit_reward_issued(issue)
