@@ -1275,7 +1275,7 @@ class Engine:
         ):
             raise LedgerError(
                 f"refund event {event.event_id!r}: transaction id {event.transaction_id!r} was "
-                "already recorded; a refund reverses once"
+                "already recorded as a purchase or refund; a refund reverses once"
             )
         state = self._load(work, event)
         at = event.occurred_at
