@@ -692,6 +692,7 @@ class _Generation:
         s_x[has] = s[ends[has] - 1]
         total = s_x + rng.gamma(np.maximum(arrivals - x + 1, 1).astype(np.float64), 1.0)
         repeat_days = T[owner] * s / total[owner]
+        del steps, partial, before, s, owner, total, s_x  # keep the peak memory down
 
         n_buyers = buyers.size
         counts = x + 1
@@ -711,6 +712,7 @@ class _Generation:
         redrawn += np.floor(items.random(days.size) * _HOUR_US).astype(np.int64)
         ok = (redrawn >= self.start_us) & (redrawn < self.end_us)
         self.p_time = np.where(ok, redrawn, continuous_us)
+        del rel, row_owner, row_within, days, continuous_us, hours, redrawn, ok, repeat_days
         # per buyer: first and last purchase row; joined_at is the earliest purchase (the day
         # of the acquisition), the dropout time the last purchase of those who dropped out
         self.first_row = np.cumsum(counts) - counts
@@ -986,19 +988,20 @@ class _Generation:
         channel = complaint_codes[_draw(rng, _weights(P.complaint_channels), owner.size)]
         parts.append((owner, time, channel, 3))
 
-        owner = np.concatenate([p[0] for p in parts])
         time = np.concatenate([p[1] for p in parts])
-        channel = np.concatenate([p[2] for p in parts])
-        kind = np.concatenate([np.full(p[0].size, p[3], dtype=np.int64) for p in parts])
-        owner = self.label[owner]
         keep = np.flatnonzero((time >= self.start_us) & (time < self.end_us))
         keep = keep[np.argsort(time[keep], kind="stable")]
+        time = time[keep]
+        owner = self.label[np.concatenate([p[0] for p in parts])[keep]]
+        channel = np.concatenate([p[2].astype(np.int8) for p in parts])[keep]
+        kind = np.concatenate([np.full(p[0].size, p[3], dtype=np.int8) for p in parts])[keep]
+        del parts, keep
         frame = pl.DataFrame(
             {
-                "customer_id": self.customer_ids.gather(owner[keep]),
-                "time": time[keep],
-                "channel": channel[keep],
-                "type": kind[keep],
+                "customer_id": self.customer_ids.gather(owner),
+                "time": time,
+                "channel": channel,
+                "type": kind,
             }
         )
         return frame.select(
