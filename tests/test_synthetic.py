@@ -558,3 +558,19 @@ def test_expected_repeat_purchases_closed_form_and_quadrature_agree() -> None:
     assert SyntheticParams().expected_repeat_purchases(0) == 0.0
     assert SyntheticParams().mean_dropout == pytest.approx(0.85 / 3.35)
     assert SyntheticParams(spend_q=0.9).mean_spend == float("inf")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_write_round_trips(tmp_path: Any, fmt: str) -> None:
+    data = generate(300, seed=12)
+    paths = data.write(tmp_path / "out", format=fmt)  # type: ignore[arg-type]
+    assert sorted(paths) == ["customers", "feedback", "interactions", "transactions", "truth"]
+    if fmt == "parquet":
+        back = pl.read_parquet(paths["transactions"])
+        assert back.equals(data.transactions)
+    else:
+        back = pl.read_csv(paths["transactions"], schema=TRANSACTION_SCHEMA)
+        assert back.equals(data.transactions)
+        assert pl.read_csv(paths["feedback"], schema=FEEDBACK_SCHEMA).equals(data.feedback)
+    with pytest.raises(InvalidValueError, match="'parquet' or 'csv'"):
+        data.write(tmp_path, format="xlsx")  # type: ignore[arg-type]

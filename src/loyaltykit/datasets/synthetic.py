@@ -35,7 +35,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Literal
 
 import attrs
 import numpy as np
@@ -479,6 +480,36 @@ class SyntheticData:
     """Start of the observation window (inclusive, UTC)."""
     end: dt.datetime
     """End of the observation window (exclusive, UTC): the ``observation_end`` of a summary."""
+
+    def write(
+        self, directory: str | Path, *, format: Literal["parquet", "csv"] = "parquet"
+    ) -> dict[str, Path]:
+        """Write the five frames to ``directory`` (created if needed), one file each.
+
+        :param directory: the folder; files are named ``customers.parquet``,
+            ``transactions.parquet``, ``feedback.parquet``, ``interactions.parquet`` and
+            ``truth.parquet`` (or ``.csv``).
+        :param format: ``"parquet"`` (keeps the exact dtypes) or ``"csv"`` (timestamps in ISO
+            8601 with their offset, amounts as decimal text).
+        :returns: the path of each frame by name.
+        :raises InvalidValueError: for another format.
+        """
+        if format not in ("parquet", "csv"):
+            raise InvalidValueError(
+                "SyntheticData.write", "format", format, "must be 'parquet' or 'csv'"
+            )
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name in ("customers", "transactions", "feedback", "interactions", "truth"):
+            frame: pl.DataFrame = getattr(self, name)
+            path = folder / f"{name}.{format}"
+            if format == "parquet":
+                frame.write_parquet(path)
+            else:
+                frame.write_csv(path)
+            paths[name] = path
+        return paths
 
 
 # --------------------------------------------------------------------------------------------
