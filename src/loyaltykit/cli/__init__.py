@@ -10,7 +10,7 @@ import importlib
 import sys
 from typing import Any
 
-COMMAND_MODULES: tuple[str, ...] = ("loyaltykit.cli.plugins_cmd",)
+COMMAND_MODULES: tuple[str, ...] = ("loyaltykit.cli.plugins_cmd", "loyaltykit.cli.engine_cmd")
 """Modules that add commands to the app, in help order."""
 
 
