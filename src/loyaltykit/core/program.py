@@ -417,7 +417,9 @@ class EarnContext:
     """What an earning rule sees of one event.
 
     The engine fills it from the event and the member's state; the bulk twin computes the same
-    facts as columns (named after these attributes).
+    facts as columns (named after these attributes). ``items`` holds the purchase's
+    :class:`~loyaltykit.LineItem` lines (empty: the whole amount is one line without SKU or
+    category).
     """
 
     trigger: str = attrs.field(validator=c.one_of("purchase", "enroll"))

@@ -140,7 +140,8 @@ class Enroll(_Base):
 
 @attrs.frozen(kw_only=True)
 class Purchase(_Base):
-    """A purchase that earns points."""
+    """A purchase that earns points. ``items`` are optional :class:`~loyaltykit.LineItem` lines
+    whose amounts add up to ``amount`` (category and SKU multipliers look at them)."""
 
     type: ClassVar[str] = "purchase"
     transaction_id: str = attrs.field(validator=c.non_empty_str)

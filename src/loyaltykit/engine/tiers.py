@@ -5,8 +5,9 @@ A tier rule measures a member's qualifying value: a **metric** (``spend``, ``poi
 purchases net of reversals, or ``visits``) summed over a **window**:
 
 ``rolling``
-    the last ``window_days`` days; a tier reached at time *t* is reviewed at *t* + ``window_days``
-    (plus grace), then every ``window_days``.
+    the last ``window_days`` days (an event exactly ``window_days`` old no longer counts); a tier
+    reached at time *t* is reviewed at *t* + ``window_days`` (plus grace) on the activity after
+    *t*, then every ``window_days``.
 ``calendar_year``
     the calendar year in the program's time zone; reviewed every 1 January (plus grace) on the
     year that just ended.
@@ -96,7 +97,7 @@ class WindowedMetric:
     ) -> dt.datetime:
         """Start of the window counted for an upgrade at ``at``."""
         if self.window == "rolling":
-            return at - dt.timedelta(days=self.window_days)
+            return at - dt.timedelta(days=self.window_days) + _TICK
         if self.window == "calendar_year":
             return dt.datetime(at.astimezone(zone).year, 1, 1, tzinfo=zone)
         return self._anniversary_start(at, enrolled_at, zone)
@@ -113,10 +114,12 @@ class WindowedMetric:
     def review_window(
         self, period_end: dt.datetime, enrolled_at: dt.datetime, zone: dt.tzinfo
     ) -> tuple[dt.datetime, dt.datetime]:
-        """Activity from the period before ``period_end`` (inclusive bounds)."""
-        last = period_end - _TICK
+        """Activity of the period ending at ``period_end`` (inclusive bounds): for ``rolling``
+        windows the ``window_days`` up to and including ``period_end``, otherwise the calendar or
+        membership year before it."""
         if self.window == "rolling":
-            return (period_end - dt.timedelta(days=self.window_days), last)
+            return (period_end - dt.timedelta(days=self.window_days) + _TICK, period_end)
+        last = period_end - _TICK
         return (self.window_start(last, enrolled_at, zone), last)
 
     def next_period_end(
