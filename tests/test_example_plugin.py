@@ -405,3 +405,47 @@ def test_model_errors() -> None:
         engagement.engagement_events()
     with pytest.raises(ModelInputError, match="both be DataFrames or both"):
         engagement.engagement_events(_events([]), _events([]).lazy())
+
+
+# --------------------------------------------------------------------------------------------
+# with the program engine
+# --------------------------------------------------------------------------------------------
+
+
+def test_engine_events_reach_the_outbox(plugin_host: PluginHost) -> None:
+    """A real engine run: enrolment, an upgrade, expiry and a downgrade become notifications."""
+    from loyaltykit import Engine, MemoryStore, Program, Tier, TierPolicy
+    from loyaltykit.core.program import ExpiryPolicy
+    from loyaltykit.engine import PerUnit, WindowedMetric
+
+    outbox = Outbox()
+    plugin_host.register(EngagementPlugin(outbox), name="engagement-test")
+    program = Program(
+        name="expiring",
+        earning=[PerUnit(name="base", points_per_unit=1)],
+        expiry=ExpiryPolicy(kind="end_of_month", months=0),
+        tiers=TierPolicy(
+            rule=WindowedMetric(metric="spend", window="rolling", window_days=90),
+            levels=[Tier(name="member", threshold=0), Tier(name="vip", threshold=100)],
+            grace_days=7,
+        ),
+    )
+    engine = Engine(program, MemoryStore(), host=plugin_host)
+    t = dt.datetime(2025, 1, 10, tzinfo=dt.UTC)
+    engine.enroll("ann", at=t, event_id="e1")
+    engine.purchase("ann", "120", at=t, event_id="e2", transaction_id="o1")
+    engine.expire(dt.datetime(2025, 2, 1, tzinfo=dt.UTC))
+    engine.retier(dt.datetime(2025, 4, 17, tzinfo=dt.UTC))
+    notes = outbox.notifications
+    assert [n.kind for n in notes] == [
+        "welcome",
+        "tier_upgrade",
+        "points_expired",
+        "tier_downgrade",
+    ]
+    assert all(n.member_id == "ann" for n in notes)
+    assert notes[2].data["points"] == 120
+    assert notes[3].data["to_tier"] == "member"
+    # replaying an event fires nothing again
+    engine.purchase("ann", "120", at=t, event_id="e2", transaction_id="o1")
+    assert len(outbox) == 4
