@@ -879,10 +879,12 @@ class _Generation:
                 "quantity": np.concatenate((self.p_quantity, self.r_quantity))[order],
             }
         )
+        # rows are in rank order, so the id of rank r is the id of row r: refunds gather it
+        frame = frame.with_columns(_ids("T", pl.col("rank"), w_t).alias("transaction_id"))
         return frame.select(
-            _ids("T", pl.col("rank"), w_t).alias("transaction_id"),
+            pl.col("transaction_id"),
             pl.col("customer_id"),
-            pl.col("time").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("occurred_at"),
+            _utc(pl.col("time")).alias("occurred_at"),
             (pl.col("cents").cast(AMOUNT_DTYPE) / 100).cast(AMOUNT_DTYPE).alias("amount"),
             pl.lit(P.currency).alias("currency"),
             pl.when(pl.col("kind") == 0)
@@ -890,7 +892,7 @@ class _Generation:
             .otherwise(pl.lit("refund"))
             .alias("kind"),
             pl.when(pl.col("refund_of") >= 0)
-            .then(_ids("T", pl.col("refund_of"), w_t))
+            .then(pl.col("transaction_id").gather(pl.col("refund_of").clip(0)))
             .alias("refund_of"),
             _names(P.channels, pl.col("channel")).alias("channel"),
             _names(P.categories, pl.col("category")).alias("category"),
