@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -1140,6 +1141,8 @@ class Engine:
             and state.birthday.month == local.month
             and local.year not in state.birthday_bonus_years
         )
+        by_rule: dict[str, int] = {}
+        # one context for all rules: ``earlier`` is a read-only view of ``by_rule`` as it grows
         ctx = EarnContext(
             trigger="purchase",
             member_id=event.member_id,
@@ -1151,15 +1154,14 @@ class Engine:
             is_first_purchase=state.first_purchase_at is None,
             has_referrer=referrer is not None,
             is_first_in_birthday_month=birthday_flag,
+            earlier=MappingProxyType(by_rule),
         )
-        by_rule: dict[str, int] = {}
         bonuses: list[tuple[str, int]] = []
         referrer_bonus: list[tuple[str, int]] = []
         txn_points = 0
         for rule in program.earning:
             if "purchase" not in rule.triggers:
                 continue
-            ctx = attrs.evolve(ctx, earlier=by_rule)
             raw = rule.points(ctx)
             ref_raw = rule.referrer_points(ctx) if referrer is not None else 0
             granted = self._grant_budget(work, rule.name, rule.budget, raw + ref_raw)
