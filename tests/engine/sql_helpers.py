@@ -233,3 +233,142 @@ class SQLStoreBehaviour:
             debts = [first.get_member(f"{x}-{r}").debt for x in "abc"]
             assert sum(debts) == 2 * workers
             assert debts == [4, 4, 4]
+
+
+# --------------------------------------------------------------------------------------------
+# a program, valid event streams and ledger snapshots (CLI, crash and concurrency tests)
+# --------------------------------------------------------------------------------------------
+
+PROGRAM_TOML = """
+[program]
+name = "Test Club"
+currency = "USD"
+negative_balance = "debt"
+
+[expiry]
+kind = "days_after_earn"
+days = 365
+
+[[earning]]
+name = "base"
+policy = "per_unit"
+points_per_unit = 1
+
+[[earning]]
+name = "welcome"
+policy = "welcome"
+points = 50
+
+[tiers]
+rule = "spend"
+window = "rolling"
+window_days = 365
+
+[[tiers.levels]]
+name = "green"
+threshold = 0
+
+[[tiers.levels]]
+name = "gold"
+threshold = 1000
+
+[[rewards]]
+id = "coffee"
+name = "Free coffee"
+cost = 100
+stock = 5
+"""
+"""A small program: 1 point per dollar, 50 welcome points, a spend tier, a reward in stock."""
+
+
+def make_events(members: int, events: int, seed: int) -> list[Any]:
+    """``members`` enrolments, then seeded purchases, partial refunds, redemptions and
+    adjustments that the engine accepts (a lower bound of each balance covers every spend)."""
+    import datetime as dt
+    import random
+    from decimal import Decimal
+
+    from loyaltykit.engine import Adjust, Enroll, Purchase, Redeem, Refund
+
+    rng = random.Random(seed)
+    t0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    out: list[Any] = []
+    low: dict[str, int] = {}
+    bought: dict[str, list[tuple[str, Decimal, Decimal]]] = {}
+    for i in range(members):
+        mid = f"m{i:03d}"
+        out.append(Enroll(event_id=f"enroll-{mid}", member_id=mid, occurred_at=t0))
+        low[mid], bought[mid] = 50, []
+    for k in range(events):
+        at = t0 + dt.timedelta(hours=k + 1)
+        mid = f"m{rng.randrange(members):03d}"
+        roll, eid = rng.random(), f"e{k:05d}"
+        if roll < 0.10 and bought[mid]:
+            i = rng.randrange(len(bought[mid]))
+            tx, amount, left = bought[mid][i]
+            part = min(left, (amount / 4).quantize(Decimal("0.01")))
+            if part > 0:
+                out.append(
+                    Refund(
+                        event_id=eid,
+                        member_id=mid,
+                        occurred_at=at,
+                        transaction_id=f"r{k}",
+                        refund_of=tx,
+                        amount=part,
+                    )
+                )
+                bought[mid][i] = (tx, amount, left - part)
+                low[mid] -= int(part) + 2
+        elif roll < 0.25 and low[mid] >= 30:
+            points = rng.randrange(1, low[mid] // 3)
+            out.append(Redeem(event_id=eid, member_id=mid, occurred_at=at, points=points))
+            low[mid] -= points
+        elif roll < 0.30:
+            points = rng.randrange(1, 10)
+            out.append(
+                Adjust(event_id=eid, member_id=mid, occurred_at=at, points=points, reason="service")
+            )
+            low[mid] += points
+        else:
+            amount = Decimal(rng.randrange(100, 20000)) / 100
+            out.append(
+                Purchase(
+                    event_id=eid,
+                    member_id=mid,
+                    occurred_at=at,
+                    transaction_id=f"t{k}",
+                    amount=amount,
+                )
+            )
+            bought[mid].append((f"t{k}", amount, amount))
+            low[mid] += int(amount) - 1
+    return out
+
+
+def write_events(path: Any, events: list[Any]) -> None:
+    """Write events as JSON lines."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for event in events:
+            fh.write(event.to_json() + "\n")
+
+
+def ledger_snapshot(store: Any, event_ids: list[str]) -> dict[str, Any]:
+    """Everything a store holds, as comparable values. Event records keep their fingerprint
+    and outcome (``recorded_at`` is wall-clock time, so it is left out)."""
+    members = store.member_ids()
+    records = {}
+    for event_id in event_ids:
+        record = store.get_event(event_id)
+        records[event_id] = (
+            None
+            if record is None
+            else (record.member_id, record.kind, record.fingerprint, dict(record.outcome))
+        )
+    return {
+        "members": {m: store.get_member(m) for m in members},
+        "entries": {m: store.entries(m) for m in members},
+        "batches": {m: store.batches(m) for m in members},
+        "tiers": {m: store.tier_history(m) for m in members},
+        "events": records,
+    }
