@@ -64,3 +64,42 @@ def transactions(draw: st.DrawFn, *, max_rows: int = 40, refunds: bool = True) -
                 }
             )
     return pl.DataFrame(records, schema=TRANSACTION_SCHEMA)
+
+
+def make_tx(
+    rows: list[tuple[str, str, str, str]], refunds: list[tuple[str, str, str]] = ()
+) -> pl.DataFrame:  # type: ignore[assignment]
+    """Transactions from ``(customer, ISO day or datetime, amount, channel)`` purchase rows and
+    ``(purchase index, ISO time, amount)`` refunds; timestamps in UTC."""
+    records: list[dict[str, object]] = []
+    for i, (customer, when, amount, channel) in enumerate(rows):
+        records.append(
+            {
+                "transaction_id": f"t{i}",
+                "customer_id": customer,
+                "occurred_at": dt.datetime.fromisoformat(when).replace(tzinfo=dt.UTC),
+                "amount": Decimal(amount),
+                "currency": "EUR",
+                "kind": "purchase",
+                "refund_of": None,
+                "channel": channel,
+                "category": None,
+                "quantity": 1,
+            }
+        )
+    for j, (index, when, amount) in enumerate(refunds):
+        records.append(
+            {
+                "transaction_id": f"r{j}",
+                "customer_id": rows[int(index)][0],
+                "occurred_at": dt.datetime.fromisoformat(when).replace(tzinfo=dt.UTC),
+                "amount": Decimal(amount),
+                "currency": "EUR",
+                "kind": "refund",
+                "refund_of": f"t{index}",
+                "channel": None,
+                "category": None,
+                "quantity": 1,
+            }
+        )
+    return pl.DataFrame(records, schema=TRANSACTION_SCHEMA)

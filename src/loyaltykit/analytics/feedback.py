@@ -262,7 +262,7 @@ def advocates(
     """Promoters who are high-value or refer others: the customers to ask for advocacy.
 
     A customer is a promoter when their latest NPS (up to ``as_of``) is 9 or 10. They are
-    *high value* when their net revenue is at or above the ``value_quantile`` of all buyers, and
+    *high value* when their net revenue is above the ``value_quantile`` of all buyers, and
     *referrers* when they referred someone: a ``referral`` interaction, or being named in the
     ``referred_by`` column of ``customers``.
 
@@ -285,7 +285,7 @@ def advocates(
         "transactions",
     ).select(customer_id, pl.col("revenue").cast(pl.Float64))
     threshold = pl.col("revenue").quantile(value_quantile, interpolation="linear")
-    act = act.with_columns((pl.col("revenue") >= threshold).alias("high_value"))
+    act = act.with_columns((pl.col("revenue") > threshold).alias("high_value"))
     referral_parts: list[pl.LazyFrame] = []
     if interactions is not None:
         inter = as_lazy(interactions, owner, "interactions")
