@@ -273,3 +273,81 @@ def test_metric_value_expr_sums_like_activity_totals(metric: str) -> None:
     bulk = frame.select(rule.value_expr().sum()).item()
     totals = ActivityTotals(spend=Decimal("8.25"), points=8, visits=1)
     assert Decimal(str(bulk)) == rule.value(totals)
+
+
+@st.composite
+def purchase_streams(draw: st.DrawFn) -> list[tuple[str, int, Decimal]]:
+    """(member, minutes after T0, amount) in time order, all within one calendar year."""
+    n = draw(st.integers(1, 25))
+    minutes = sorted(
+        draw(st.lists(st.integers(0, 200 * 24 * 60), min_size=n, max_size=n, unique=True))
+    )
+    return [
+        (draw(st.sampled_from(["a", "b"])), m, draw(st.decimals(0, 120, places=2, allow_nan=False)))
+        for m in minutes
+    ]
+
+
+@pytest.mark.parametrize("window", ["calendar_year", "rolling"])
+@given(stream=purchase_streams())
+def test_tier_upgrades_agree_with_polars(
+    window: str, stream: list[tuple[str, int, Decimal]]
+) -> None:
+    """The engine's tier after each purchase equals a polars window sum mapped by tier_expr."""
+    from loyaltykit.core.program import Program
+    from loyaltykit.engine import Engine, MemoryStore
+
+    policy = TierPolicy(
+        rule=WindowedMetric(metric="spend", window=window, window_days=30),
+        levels=[
+            Tier(name="t0", threshold=0),
+            Tier(name="t1", threshold=100),
+            Tier(name="t2", threshold=250),
+        ],
+        downgrade="never",
+    )
+    engine = Engine(
+        Program(name="p", earning=[PerUnit(name="base", points_per_unit=1)], tiers=policy),
+        MemoryStore(),
+        host=None,
+    )
+    start = dt.datetime(2025, 1, 1, tzinfo=UTC)
+    engine.enroll("a", at=start, event_id="ea")
+    engine.enroll("b", at=start, event_id="eb")
+    tiers_after = []
+    for i, (member, minute, amount) in enumerate(stream):
+        when = start + dt.timedelta(minutes=minute)
+        engine.purchase(member, amount, at=when, event_id=f"e{i}", transaction_id=f"t{i}")
+        state = engine.store.get_member(member)
+        assert state is not None
+        tiers_after.append(state.tier)
+
+    frame = pl.DataFrame(
+        [
+            {"member": m, "occurred_at": start + dt.timedelta(minutes=mi), "spend": a}
+            for m, mi, a in stream
+        ],
+        schema={
+            "member": pl.String,
+            "occurred_at": pl.Datetime("us", "UTC"),
+            "spend": pl.Decimal(18, 2),
+        },
+    )
+    # sum exact integer cents, and compare with thresholds in cents
+    value = (policy.rule.value_expr() * 100).cast(pl.Int64)
+    in_cents = TierPolicy(
+        rule=policy.rule,
+        levels=[Tier(name=t.name, threshold=t.threshold * 100) for t in policy.levels],
+    )
+    if window == "rolling":
+        windowed = value.rolling_sum_by("occurred_at", window_size="30d").over("member")
+    else:
+        windowed = value.cum_sum().over("member")
+    rank = {t.name: i for i, t in enumerate(policy.levels)}
+    bulk = (
+        frame.with_columns(tier_expr(in_cents, windowed).alias("qualified"))
+        .with_columns(pl.col("qualified").replace_strict(rank, return_dtype=pl.Int64).alias("r"))
+        .with_columns(pl.col("r").cum_max().over("member").alias("kept"))
+    )
+    names = [t.name for t in policy.levels]
+    assert [names[r] for r in bulk["kept"]] == tiers_after
