@@ -571,7 +571,17 @@ def _group_index(counts: IntArray) -> tuple[IntArray, IntArray]:
 
 
 def _ids(prefix: str, numbers: pl.Expr, width: int) -> pl.Expr:
-    return pl.concat_str(pl.lit(prefix), numbers.cast(pl.String).str.zfill(width))
+    """``prefix`` and the number zero-padded to ``width`` digits (``10**width`` added, then its
+    leading ``1`` dropped: twice as fast as ``str.zfill``)."""
+    padded = (numbers.cast(pl.Int64) + 10**width).cast(pl.String).str.slice(1)
+    return pl.concat_str(pl.lit(prefix), padded)
+
+
+def _argsort(values: IntArray) -> IntArray:
+    """Stable argsort of int64 values, on polars' multi-threaded sort."""
+    frame = pl.DataFrame({"v": values}).with_row_index("i")
+    order = frame.sort("v", maintain_order=True)["i"].to_numpy()
+    return np.asarray(order, dtype=np.int64)
 
 
 def _names(names: Mix | tuple[str, ...], codes: pl.Expr) -> pl.Expr:
@@ -773,7 +783,7 @@ class _Generation:
         customers who joined earlier.
         """
         n = self.n
-        self.order = np.argsort(self.joined_us, kind="stable")  # internal index by label
+        self.order = _argsort(self.joined_us)  # internal index by label
         self.label = np.empty(n, dtype=np.int64)
         self.label[self.order] = np.arange(n, dtype=np.int64)
         earlier = self.label  # how many customers joined before each one
@@ -858,7 +868,7 @@ class _Generation:
         m, k = self.p_owner.size, self.r_of.size
         times = np.concatenate((self.p_time, self.r_time))
         kind = np.concatenate((np.zeros(m, np.int8), np.ones(k, np.int8)))
-        order = np.argsort(times, kind="stable")  # by time; ties: purchases before refunds
+        order = _argsort(times)  # by time; ties: purchases before refunds
         rank = np.empty(m + k, dtype=np.int64)
         rank[order] = np.arange(m + k, dtype=np.int64)
         refund_of = np.concatenate((np.full(m, -1, np.int64), rank[self.r_of]))
@@ -937,7 +947,7 @@ class _Generation:
         has_comment = rng.random(nb)[responds] < P.comment_share
         channel = _draw(rng, _weights(P.feedback_channels), nb)[responds]
         keep = time < self.end_us
-        order = np.argsort(time[keep], kind="stable")
+        order = _argsort(time[keep])
         frame = pl.DataFrame(
             {
                 "customer_id": self.customer_ids.gather(owner[keep][order]),
@@ -1023,7 +1033,7 @@ class _Generation:
 
         time = np.concatenate([p[1] for p in parts])
         keep = np.flatnonzero((time >= self.start_us) & (time < self.end_us))
-        keep = keep[np.argsort(time[keep], kind="stable")]
+        keep = keep[_argsort(time[keep])]
         time = time[keep]
         owner = self.label[np.concatenate([p[0] for p in parts])[keep]]
         channel = np.concatenate([p[2].astype(np.int8) for p in parts])[keep]
