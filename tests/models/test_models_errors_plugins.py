@@ -55,7 +55,7 @@ def test_from_params_has_no_fit_statistics() -> None:
         (pl.DataFrame({"frequency": [1, 1], "recency": [None, 1.0], "T": [4.0, 4.0]}), "null"),
         (pl.DataFrame({"frequency": [1], "recency": [float("nan")], "T": [4.0]}), "finite"),
         (pl.DataFrame({"frequency": ["1"], "recency": [1.0], "T": [4.0]}), "numeric"),
-        (pl.DataFrame({"frequency": [1], "recency": [0.0], "T": [0.0]}), "T must be > 0"),
+        (pl.DataFrame({"frequency": [0], "recency": [0.0], "T": [-1.0]}), "must be >= recency"),
     ],
 )
 def test_bad_summaries_are_refused_with_the_row(frame: pl.DataFrame, match: str) -> None:

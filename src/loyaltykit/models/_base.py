@@ -300,8 +300,8 @@ class BTYDModel:
                 " must be positive and finite"
             )
         x0 = np.log(start)
-        f0, _ = self._objective(x0, data, n_obs)
-        if not math.isfinite(f0):
+        ll0, _ = self._loglik(start, data, False)
+        if not math.isfinite(float(data["weights"] @ ll0)):
             raise ConvergenceError(
                 f"{self._owner}.fit: the log-likelihood is not finite at the starting values "
                 f"{dict(zip(self.param_names, start.round(6), strict=True))}; pass "
@@ -318,7 +318,7 @@ class BTYDModel:
             options={"maxiter": self.max_iterations, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
         )
         x = np.asarray(res.x, dtype=np.float64)
-        fx, gx = self._objective(x, data, n_obs)
+        fx, gx = float(res.fun), np.asarray(res.jac, dtype=np.float64)
         gnorm = float(np.max(np.abs(gx))) if math.isfinite(fx) else math.inf
         params = np.exp(x)
         named = dict(zip(self.param_names, params.round(6).tolist(), strict=True))
@@ -541,7 +541,7 @@ class BTYDModel:
 def read_rft(frame: FrameLike, owner: str, *, with_weights: bool = True) -> Arrays:
     """Read and check ``frequency``, ``recency``, ``T`` (and optional ``weights``).
 
-    Rules: frequency a non-negative whole number, ``0 <= recency <= T``, ``T > 0``, recency 0
+    Rules: frequency a non-negative whole number, ``0 <= recency <= T``, recency 0
     when frequency is 0, weights non-negative.
     """
     optional = ("weights",) if with_weights else ()
@@ -563,7 +563,6 @@ def read_rft(frame: FrameLike, owner: str, *, with_weights: bool = True) -> Arra
         "T (first purchase to end of observation) must be >= recency; are the two in the same "
         "time unit?",
     )
-    check_rule(owner, a, "T", T <= 0, "T must be > 0 (at least part of one time unit observed)")
     check_rule(
         owner,
         a,

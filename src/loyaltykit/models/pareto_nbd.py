@@ -81,6 +81,25 @@ def _log_k(
     return log_j, log_k, gj, gk, ok
 
 
+def _log_k_pairs(
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    data: Arrays,
+    key: str,
+    x: FloatArray,
+    y: FloatArray,
+    grad: bool,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`_log_k` on the distinct ``(x, y)`` pairs recorded by ``_prepare``, if any."""
+    if f"_{key}_inv" not in data:
+        return _log_k(r, alpha, s, beta, x, y, grad)
+    inv = data[f"_{key}_inv"].astype(np.intp)
+    out = _log_k(r, alpha, s, beta, data[f"_{key}_x"], data[f"_{key}_y"], grad)
+    return out[0][inv], out[1][inv], out[2][inv], out[3][inv], out[4][inv]
+
+
 class ParetoNBD(BTYDModel):
     """Pareto/NBD, parameters ``r``, ``alpha``, ``s``, ``beta``.
 
@@ -98,7 +117,16 @@ class ParetoNBD(BTYDModel):
 
     def _prepare(self, frame: FrameLike) -> Arrays:
         a = read_rft(frame, f"{self._owner}.fit")
-        return compress(a, self.compress_keys, a.get("weights"))
+        data = compress(a, self.compress_keys, a.get("weights"))
+        # the hypergeometric terms depend on (frequency, T) and on (frequency, recency) only:
+        # compute them once per distinct pair
+        for key, y in (("T", data["T"]), ("tx", data["recency"])):
+            pairs, inverse = np.unique(
+                np.stack([data["frequency"], y], axis=1), axis=0, return_inverse=True
+            )
+            data[f"_{key}_x"], data[f"_{key}_y"] = pairs[:, 0].copy(), pairs[:, 1].copy()
+            data[f"_{key}_inv"] = inverse.ravel().astype(np.float64)
+        return data
 
     def _prepare_rows(self, arrays: Arrays) -> Arrays:
         return read_rft(pl.DataFrame(arrays), self._owner, with_weights=False)
@@ -110,8 +138,8 @@ class ParetoNBD(BTYDModel):
         r, alpha, s, beta = params
         x, tx, T = data["frequency"], data["recency"], data["T"]
         a = r + s + x
-        log_jt, log_kt, gjt, gkt, ok_t = _log_k(r, alpha, s, beta, x, T, gradient)
-        _, log_kx, _, gkx, ok_x = _log_k(r, alpha, s, beta, x, tx, gradient)
+        log_jt, log_kt, gjt, gkt, ok_t = _log_k_pairs(r, alpha, s, beta, data, "T", x, T, gradient)
+        _, log_kx, _, gkx, ok_x = _log_k_pairs(r, alpha, s, beta, data, "tx", x, tx, gradient)
         log_sa = np.log(s) - np.log(a)
         diff = np.minimum(log_kt - log_kx, 0.0)
         with np.errstate(divide="ignore"):
