@@ -64,7 +64,9 @@ def test_column_mapping_timezones_and_types() -> None:
         {
             "InvoiceNo": ["a", "b", "c"],
             "CustomerID": [17850, 17850, 13047],
-            "InvoiceDate": pd.to_datetime(["2024-03-31 01:30", "2024-03-31 03:30", "2024-07-01 00:00"]),
+            "InvoiceDate": pd.to_datetime(
+                ["2024-03-31 01:30", "2024-03-31 03:30", "2024-07-01 00:00"]
+            ),
             "Total": [15.3, 20.0, 7.25],
             "Country": ["France", "France", "France"],
         }

@@ -10,7 +10,11 @@ import importlib
 import sys
 from typing import Any
 
-COMMAND_MODULES: tuple[str, ...] = ("loyaltykit.cli.plugins_cmd", "loyaltykit.cli.engine_cmd")
+COMMAND_MODULES: tuple[str, ...] = (
+    "loyaltykit.cli.plugins_cmd",
+    "loyaltykit.cli.engine_cmd",
+    "loyaltykit.cli.analyze_cmd",
+)
 """Modules that add commands to the app, in help order."""
 
 
