@@ -162,6 +162,57 @@ def test_invariants_hold_for_any_parameters(
     check_invariants(data)
 
 
+@given(
+    n=st.integers(1, 80),
+    seed=st.integers(0, 2**16),
+    acquisition_fraction=st.floats(0, 1),
+    hour=st.integers(0, 23),
+    corr=st.floats(-0.99, 0.99),
+    habit=st.floats(0, 1),
+    zero_channel=st.booleans(),
+    a=st.floats(0.05, 20),
+    b=st.floats(0.05, 20),
+    spend_q=st.floats(0.5, 20),
+)
+def test_invariants_hold_for_unusual_shapes(
+    n: int,
+    seed: int,
+    acquisition_fraction: float,
+    hour: int,
+    corr: float,
+    habit: float,
+    zero_channel: bool,
+    a: float,
+    b: float,
+    spend_q: float,
+) -> None:
+    """Degenerate mixes, all purchases in one hour, any copula sign, extreme Beta shapes."""
+    hours = tuple(1.0 if h == hour else 0.0 for h in range(24))
+    channels = {"store": 0.0 if zero_channel else 1.0, "web": 1.0}
+    params = SyntheticParams(
+        acquisition_fraction=acquisition_fraction,
+        hour_weights=hours,
+        satisfaction_dropout_corr=corr,
+        satisfaction_feedback_corr=-corr,
+        channel_habit=habit,
+        channels=channels,
+        a=a,
+        b=b,
+        spend_q=spend_q,
+        r=1.5,
+        alpha=10.0,
+        feedback_rate=1.0,
+    )
+    data = generate(n, seed=seed, params=params)
+    check_invariants(data)
+    purchases = _purchases(data)
+    if zero_channel:
+        assert "store" not in set(purchases["channel"].unique())
+    # purchase hours are the one allowed hour, except where the window's edges forbid it
+    in_hour = (purchases["occurred_at"].dt.hour() == hour).mean()
+    assert purchases.is_empty() or in_hour > 0.5  # type: ignore[operator]
+
+
 def test_rows_convert_to_core_records(large: SyntheticData) -> None:
     """The frames hold values the core records accept (a sample of each)."""
     for row in large.customers.head(300).iter_rows(named=True):
