@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -66,6 +66,9 @@ from loyaltykit.errors import (
     InvalidValueError,
     LedgerError,
 )
+
+if TYPE_CHECKING:
+    from loyaltykit.plugins import PluginHost
 
 __all__ = [
     "Balance",
@@ -341,6 +344,13 @@ class RetierReport:
     changes: tuple[TierChange, ...]
     """Tier changes written."""
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "changes": [_change_to_dict(c) for c in self.changes],
+        }
+
 
 # --------------------------------------------------------------------------------------------
 # the work of one unit
@@ -607,7 +617,7 @@ class Engine:
         program: Program,
         store: LedgerStore,
         *,
-        host: Any = None,
+        host: PluginHost | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
         migrate: bool = True,
     ) -> None:
@@ -941,7 +951,7 @@ class Engine:
         return Outcome.from_dict(record.outcome, replayed=True)
 
     def _host_hook(self) -> Any:
-        host = self._host
+        host: Any = self._host
         if host is None:
             from loyaltykit.plugins import get_host
 
