@@ -14,7 +14,7 @@ from models_strategies import customer, moderate, positive, summaries
 from scipy import integrate
 from scipy.special import gammaln, hyp2f1
 
-from loyaltykit.models import BetaGeo, ModifiedBetaGeo, ParetoNBD
+from loyaltykit.models import BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD
 from loyaltykit.models._special import beta_quadrature, hyp2f1_one
 
 
@@ -223,3 +223,25 @@ def test_gradient_matches_finite_differences(cls: type[BetaGeo]) -> None:
                 - model._objective(x0 - step, data, 1.0)[0]
             ) / 2e-6
         assert g == pytest.approx(num, rel=1e-5, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("cls", "params"),
+    [
+        (BetaGeo, [0.3, 5.0, 0.7, 2.0]),
+        (ModifiedBetaGeo, [0.5, 6.0, 0.9, 1.6]),
+        (GammaGamma, [6.0, 3.7, 15.0]),
+    ],
+)
+def test_fast_weighted_totals_equal_row_sums(cls: type[BetaGeo], params: list[float]) -> None:
+    """The per-distinct-value form of the objective equals the plain sum over rows."""
+    from loyaltykit.datasets import load_cdnow_summary
+    from loyaltykit.models._base import BTYDModel
+
+    model = cls()
+    data = model._prepare(load_cdnow_summary(with_monetary=True))
+    p = np.array(params)
+    fast_total, fast_grad = model._total(p, data)
+    slow_total, slow_grad = BTYDModel._total(model, p, data)
+    assert fast_total == pytest.approx(slow_total, rel=1e-12)
+    assert fast_grad == pytest.approx(slow_grad, rel=1e-10)

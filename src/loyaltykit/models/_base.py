@@ -43,7 +43,7 @@ TIME_UNIT_NAMES: dict[str, str] = {
 }
 """Time-unit codes (as in :func:`loyaltykit.analytics.summary`) and their names."""
 
-__all__ = ["TIME_UNIT_NAMES", "BTYDModel", "Convergence"]
+__all__ = ["TIME_UNIT_NAMES", "BTYDModel", "Convergence", "distinct"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,6 +135,18 @@ def compress(arrays: Arrays, keys: Sequence[str], weights: FloatArray | None) ->
     out = {k: grouped.get_column(k).to_numpy().astype(np.float64) for k in keys}
     out["weights"] = grouped.get_column("__w").to_numpy().astype(np.float64)
     return out
+
+
+def distinct(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], npt.NDArray[np.intp]]:
+    """Distinct rows of one or two float columns and the inverse index (fast 1-D sorts)."""
+    if len(columns) == 1:
+        uniq, inverse = np.unique(columns[0], return_inverse=True)
+        return (uniq,), inverse.ravel().astype(np.intp)
+    if len(columns) == 2:
+        key = columns[0] + 1j * columns[1]  # complex numbers sort by (real, imag)
+        uniq_c, inverse = np.unique(key, return_inverse=True)
+        return (uniq_c.real.copy(), uniq_c.imag.copy()), inverse.ravel().astype(np.intp)
+    raise ValueError("distinct takes one or two columns")
 
 
 def with_columns(
@@ -254,13 +266,23 @@ class BTYDModel:
     def _owner(self) -> str:
         return type(self).__name__
 
-    def _objective(self, logp: FloatArray, data: Arrays, scale: float) -> tuple[float, FloatArray]:
-        params = np.exp(logp)
+    def _total(self, params: FloatArray, data: Arrays) -> tuple[float, FloatArray]:
+        """Weighted total log-likelihood and its gradient (natural parameters).
+
+        Subclasses may override this with a faster form (terms that depend on one column only
+        summed per distinct value); the default sums :meth:`_loglik`.
+        """
         ll, grad = self._loglik(params, data, True)
         assert grad is not None
         w = data["weights"]
-        value = -float(w @ ll) / scale
-        g = -(w @ grad) / scale * params  # chain rule to log-parameters
+        return float(w @ ll), np.einsum("i,ij->j", w, grad)
+
+    def _objective(self, logp: FloatArray, data: Arrays, scale: float) -> tuple[float, FloatArray]:
+        params = np.exp(logp)
+        with np.errstate(all="ignore"):
+            total, grad = self._total(params, data)
+        value = -total / scale
+        g = -grad / scale * params  # chain rule to log-parameters
         if self.penalizer_coef:
             value += self.penalizer_coef * float(params @ params)
             g = g + self.penalizer_coef * 2.0 * params * params

@@ -24,6 +24,7 @@ from loyaltykit.models._base import (
     FloatArray,
     FrameLike,
     compress,
+    distinct,
     read_rft,
     with_columns,
 )
@@ -54,7 +55,55 @@ class BetaGeo(BTYDModel):
 
     def _prepare(self, frame: FrameLike) -> Arrays:
         a = read_rft(frame, f"{self._owner}.fit")
-        return compress(a, self.compress_keys, a.get("weights"))
+        data = compress(a, self.compress_keys, a.get("weights"))
+        (xu,), inverse = distinct(data["frequency"])
+        data["_x_u"] = xu
+        data["_x_w"] = np.bincount(inverse, weights=data["weights"], minlength=xu.size).astype(
+            np.float64
+        )
+        return data
+
+    def _total(self, params: FloatArray, data: Arrays) -> tuple[float, FloatArray]:
+        if "_x_u" not in data:
+            return super()._total(params, data)
+        r, alpha, a, b = params
+        sh = self._shift
+        # terms that depend on the frequency only: once per distinct frequency
+        xu, wx = data["_x_u"], data["_x_w"]
+        n = float(wx.sum())
+        bxu = b + xu + sh
+        total = float(wx @ (gammaln(r + xu) - gammaln(r) + betaln(a, bxu) - betaln(a, b)))
+        total += n * r * np.log(alpha)
+        g = np.array(
+            [
+                float(wx @ (digamma(r + xu) - digamma(r))) + n * np.log(alpha),
+                n * r / alpha,
+                float(wx @ (digamma(a + b) - digamma(a + bxu))),
+                float(wx @ (digamma(bxu) - digamma(a + bxu) - digamma(b) + digamma(a + b))),
+            ]
+        )
+        # the logaddexp of the two ways to have seen the data: per row
+        x, tx, T, w = data["frequency"], data["recency"], data["T"], data["weights"]
+        rx = r + x
+        log_at = np.log(alpha + T)
+        log_ax = np.log(alpha + tx)
+        mask = x > 0 if sh == 0 else np.ones(x.shape, dtype=bool)
+        inv_b = np.where(mask, 1.0 / np.where(mask, b + x + sh - 1, 1.0), 0.0)
+        a3 = -rx * log_at
+        a4 = np.where(
+            mask,
+            np.log(a) + np.log(inv_b, where=mask, out=np.zeros_like(inv_b)) - rx * log_ax,
+            -np.inf,
+        )
+        lse = np.logaddexp(a3, a4)
+        total += float(w @ lse)
+        w4 = w * np.exp(a4 - lse)
+        w3 = w - w4
+        g[0] += -float(w3 @ log_at) - float(w4 @ log_ax)
+        g[1] += -float(w3 @ (rx / (alpha + T))) - float(w4 @ (rx / (alpha + tx)))
+        g[2] += float(w4.sum()) / a
+        g[3] += -float(w4 @ inv_b)
+        return total, g
 
     def _prepare_rows(self, arrays: Arrays) -> Arrays:
         return read_rft(pl.DataFrame(arrays), self._owner, with_weights=False)
@@ -123,12 +172,10 @@ class BetaGeo(BTYDModel):
         """Per row ``sum_k d_k (E[X(t_k)] - E[X(t_{k-1})])`` (``t_0 = 0``), conditional on the
         history, in the data's time unit."""
         r, alpha, a, b = self._p()
-        keys = np.stack([x, T], axis=1)
-        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-        xu, Tu = uniq[:, 0], uniq[:, 1]
+        (xu, Tu), inverse = distinct(x, T)
         c = np.asarray(times, dtype=np.float64)[None, :] / (alpha + Tu)[:, None]
         part = beta_discounted_increments(a, b + xu + self._shift, r + xu, c, discounts)
-        return self._palive(x, tx, T) * part[inverse.ravel()]
+        return self._palive(x, tx, T) * part[inverse]
 
     def _palive_ahead(
         self, x: FloatArray, tx: FloatArray, T: FloatArray, ahead: float
@@ -137,11 +184,9 @@ class BetaGeo(BTYDModel):
         pa = self._palive(x, tx, T)
         if ahead == 0:
             return pa
-        keys = np.stack([x, T], axis=1)
-        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-        xu, Tu = uniq[:, 0], uniq[:, 1]
+        (xu, Tu), inverse = distinct(x, T)
         surv = beta_survival(a, b + xu + self._shift, r + xu, ahead / (alpha + Tu))
-        return pa * surv[inverse.ravel()]
+        return pa * surv[inverse]
 
     # ---------------------------------------------------------------- predictions (frames)
 

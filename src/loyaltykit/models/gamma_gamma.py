@@ -23,6 +23,7 @@ from loyaltykit.models._base import (
     FrameLike,
     check_rule,
     compress,
+    distinct,
     read_columns,
     with_columns,
 )
@@ -72,7 +73,41 @@ class GammaGamma(BTYDModel):
 
     def _prepare(self, frame: FrameLike) -> Arrays:
         a = _read(frame, f"{self._owner}.fit", fit=True)
-        return compress(a, self.compress_keys, a.get("weights"))
+        data = compress(a, self.compress_keys, a.get("weights"))
+        x, m, w = data["frequency"], data["monetary_value"], data["weights"]
+        (xu,), inverse = distinct(x)
+        data["_x_u"] = xu
+        data["_x_w"] = np.bincount(inverse, weights=w, minlength=xu.size).astype(np.float64)
+        log_m = np.log(m)
+        data["_sums"] = np.array(
+            [float(w @ log_m), float(w @ (x * log_m)), float(w @ (x * np.log(x)))]
+        )
+        return data
+
+    def _total(self, params: FloatArray, data: Arrays) -> tuple[float, FloatArray]:
+        if "_x_u" not in data:
+            return super()._total(params, data)
+        p, q, v = params
+        xu, wx = data["_x_u"], data["_x_w"]
+        s_logm, s_xlogm, s_xlogx = data["_sums"]
+        n = float(wx.sum())
+        x, m, w = data["frequency"], data["monetary_value"], data["weights"]
+        log_xm_v = np.log(x * m + v)
+        pxu = p * xu
+        total = float(wx @ (gammaln(pxu + q) - gammaln(pxu) - gammaln(q)))
+        total += n * q * np.log(v) + p * s_xlogm - s_logm + p * s_xlogx
+        total -= float(w @ ((p * x + q) * log_xm_v))
+        g = np.array(
+            [
+                float(wx @ (xu * (digamma(pxu + q) - digamma(pxu))))
+                + s_xlogm
+                + s_xlogx
+                - float(w @ (x * log_xm_v)),
+                float(wx @ (digamma(pxu + q) - digamma(q))) + n * np.log(v) - float(w @ log_xm_v),
+                n * q / v - float(w @ ((p * x + q) / (x * m + v))),
+            ]
+        )
+        return total, g
 
     def _prepare_rows(self, arrays: Arrays) -> Arrays:
         return _read(pl.DataFrame(arrays), self._owner, fit=False)

@@ -32,6 +32,7 @@ from loyaltykit.models._base import (
     FloatArray,
     FrameLike,
     compress,
+    distinct,
     read_rft,
     with_columns,
 )
@@ -121,11 +122,9 @@ class ParetoNBD(BTYDModel):
         # the hypergeometric terms depend on (frequency, T) and on (frequency, recency) only:
         # compute them once per distinct pair
         for key, y in (("T", data["T"]), ("tx", data["recency"])):
-            pairs, inverse = np.unique(
-                np.stack([data["frequency"], y], axis=1), axis=0, return_inverse=True
-            )
-            data[f"_{key}_x"], data[f"_{key}_y"] = pairs[:, 0].copy(), pairs[:, 1].copy()
-            data[f"_{key}_inv"] = inverse.ravel().astype(np.float64)
+            (px, py), inverse = distinct(data["frequency"], y)
+            data[f"_{key}_x"], data[f"_{key}_y"] = px, py
+            data[f"_{key}_inv"] = inverse.astype(np.float64)
         return data
 
     def _prepare_rows(self, arrays: Arrays) -> Arrays:
@@ -198,7 +197,7 @@ class ParetoNBD(BTYDModel):
     ) -> FloatArray:
         r, alpha, s, beta = self._p()
         pa = self._palive(x, tx, T)
-        tu, inverse = np.unique(T, return_inverse=True)
+        (tu,), inverse = distinct(T)
         sm1 = s - 1.0
         total = np.zeros(tu.size)
         log_prev = np.zeros(tu.size)
@@ -211,7 +210,7 @@ class ParetoNBD(BTYDModel):
                 inc = np.exp(-sm1 * log_prev) * -np.expm1(-sm1 * delta) / sm1
             total += discounts[k] * (beta + tu) * inc
             log_prev = log_now
-        out: FloatArray = pa * (r + x) / (alpha + T) * total[inverse.ravel()]
+        out: FloatArray = pa * (r + x) / (alpha + T) * total[inverse]
         return out
 
     def probability_alive(
