@@ -644,3 +644,12 @@ def test_money_is_exact(make: Callable[..., Engine]) -> None:
     assert buy(engine, "ann", "25", at(0), "1").details["points"] == 2  # 2.5 -> 2
     assert buy(engine, "ann", "35", at(0), "2").details["points"] == 4  # 3.5 -> 4
     assert Decimal("0.1") * 3 == Decimal("0.3")
+
+
+def test_inactivity_adjustment_expires_with_the_rest(make: Callable[..., Engine]) -> None:
+    engine = make(expiry=ExpiryPolicy(kind="inactivity", days=30))
+    enrol(engine, "ann")
+    buy(engine, "ann", "10", at(0), "1")
+    engine.adjust("ann", 5, reason="goodwill", at=at(20), event_id="a1")  # not activity
+    assert {b.expires_at for b in engine.store.batches("ann")} == {at(30)}
+    assert engine.expire(at(30)).points == 15

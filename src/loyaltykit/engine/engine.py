@@ -424,7 +424,8 @@ class _Work:
         program = self.program
         expires_at = program.expiry.expires_at(at, program.zone)
         if program.expiry.kind is ExpiryKind.INACTIVITY:
-            last = max(filter(None, [state.last_activity_at, at]))
+            # with the member's other batches (a purchase moves them all later, in touch())
+            last = state.last_activity_at or at
             expires_at = last + dt.timedelta(days=program.expiry.days)
         batch = Batch(
             id=self.batch_id(),

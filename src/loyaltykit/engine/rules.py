@@ -13,7 +13,7 @@ The **bulk earning frame** has one row per purchase, in processing order, with t
 ``channel``
     ``String`` (nullable).
 ``tier``
-    ``String``: the member's tier at the purchase.
+    ``String``: the member's tier at the purchase (before any upgrade the purchase itself causes).
 ``is_first_purchase``, ``has_referrer``, ``is_first_in_birthday_month``
     ``Boolean`` facts, as in :class:`~loyaltykit.core.program.EarnContext`.
 ``<rule>_weight``
