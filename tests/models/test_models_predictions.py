@@ -165,11 +165,11 @@ def test_clv_input_errors() -> None:
 def test_value_tiers_by_thresholds_and_quantiles() -> None:
     frame = pl.DataFrame({"customer_id": [1, 2, 3, 4, 5], "clv": [0.0, 5.0, 10.0, 50.0, None]})
     out = value_tiers(frame, value="clv", thresholds=[5, 20], labels=["low", "mid", "high"])
-    assert out.columns == ["customer_id", "clv", "value_tier"]
-    assert out["value_tier"].to_list() == ["low", "mid", "mid", "high", None]
+    assert out.columns == ["customer_id", "clv", "clv_tier"]
+    assert out["clv_tier"].to_list() == ["low", "mid", "mid", "high", None]
     lazy = value_tiers(frame.lazy(), value="clv", quantiles=[0.5])
     assert isinstance(lazy, pl.LazyFrame)
-    assert lazy.collect()["value_tier"].to_list() == ["tier_1", "tier_1", "tier_2", "tier_2", None]
+    assert lazy.collect()["clv_tier"].to_list() == ["tier_1", "tier_1", "tier_2", "tier_2", None]
     with pytest.raises(ModelInputError, match="label"):
         value_tiers(frame, value="clv", thresholds=[1, 2], labels=["a", "b"])
     with pytest.raises(ModelInputError, match="increasing"):
@@ -178,3 +178,23 @@ def test_value_tiers_by_thresholds_and_quantiles() -> None:
         value_tiers(frame, value="clv")
     with pytest.raises(ModelInputError, match="missing"):
         value_tiers(frame, value="nope", thresholds=[1])
+
+
+def test_clv_tiers_join_the_customer_profile() -> None:
+    import datetime as dt
+
+    from loyaltykit.analytics import customer_profile, summary
+    from loyaltykit.datasets import load_cdnow
+
+    tx = load_cdnow(sample=True)
+    s = summary(tx, observation_end=dt.date(1997, 9, 30), time_unit="W")
+    bg = BetaGeo(time_unit="W").fit(s)
+    gg = GammaGamma().fit(s.filter(pl.col("frequency") > 0))
+    clv = customer_lifetime_value(bg, gg, s, horizon=39, discount_rate=0.002)
+    tiers = value_tiers(
+        clv, value="clv_39_weeks", quantiles=[0.5, 0.9], labels=["low", "mid", "top"]
+    )
+    profile = customer_profile(tx, as_of=dt.date(1997, 9, 30), extra=[tiers])
+    assert {"clv_39_weeks", "clv_tier", "value_tier"} <= set(profile.columns)
+    assert profile.height == tx["customer_id"].n_unique()
+    assert profile["clv_tier"].null_count() == 0

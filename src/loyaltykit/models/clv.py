@@ -164,7 +164,7 @@ def value_tiers(
     quantiles: Sequence[float] | None = None,
     labels: Sequence[str] | None = None,
     customer_id: str = "customer_id",
-    tier: str = "value_tier",
+    tier: str = "clv_tier",
 ) -> Any:
     """Customers in value tiers by a predicted value column (e.g. the output of
     :func:`customer_lifetime_value`), as a frame to join into a customer profile.
@@ -175,6 +175,8 @@ def value_tiers(
     upper tier.
 
     :param labels: ``k + 1`` tier names, lowest first (default ``tier_1`` ... ``tier_{k+1}``).
+    :param tier: name of the tier column (default ``clv_tier``; the customer profile of
+        :func:`loyaltykit.analytics.customer_profile` already has a revenue-based ``value_tier``).
     :returns: the same kind of frame as given, with columns ``customer_id``, ``value`` and ``tier``
         (String), one row per input row.
     """
