@@ -653,3 +653,42 @@ def test_inactivity_adjustment_expires_with_the_rest(make: Callable[..., Engine]
     engine.adjust("ann", 5, reason="goodwill", at=at(20), event_id="a1")  # not activity
     assert {b.expires_at for b in engine.store.batches("ann")} == {at(30)}
     assert engine.expire(at(30)).points == 15
+
+
+class FailingCommitStore(MemoryStore):
+    """A memory store whose commits fail after the block ran (a lost connection at COMMIT)."""
+
+    fail = False
+
+    def unit(self, member_id: str, *more: str) -> Any:
+        inner = super().unit(member_id, *more)
+        store = self
+
+        class Wrapper:
+            def __enter__(self) -> Any:
+                return inner.__enter__()
+
+            def __exit__(self, *exc: Any) -> Any:
+                if exc[0] is None and store.fail:
+                    inner.__exit__(RuntimeError, RuntimeError("commit lost"), None)
+                    raise RuntimeError("commit lost")
+                return inner.__exit__(*exc)
+
+        return Wrapper()
+
+
+def test_no_hooks_for_a_commit_that_failed(recorder: Recorder) -> None:
+    host = PluginHost(load_entrypoints=False, blocked=frozenset())
+    host.register(recorder, name="recorder")
+    store = FailingCommitStore()
+    engine = Engine(program(), store, host=host)
+    enrol(engine, "ann")
+    calls = len(recorder.calls)
+    store.fail = True
+    with pytest.raises(RuntimeError, match="commit lost"):
+        buy(engine, "ann", "10", at(0), "1")
+    assert len(recorder.calls) == calls
+    assert store.entries("ann") == []
+    assert store.get_event("e-1") is None
+    store.fail = False
+    assert buy(engine, "ann", "10", at(0), "1").points == 10  # the retry goes through

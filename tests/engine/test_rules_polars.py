@@ -351,3 +351,51 @@ def test_tier_upgrades_agree_with_polars(
     )
     names = [t.name for t in policy.levels]
     assert [names[r] for r in bulk["kept"]] == tiers_after
+
+
+@given(
+    stream=purchase_streams(),
+    per_txn=st.one_of(st.none(), st.integers(0, 80)),
+    per_day=st.one_of(st.none(), st.integers(0, 150)),
+)
+def test_caps_agree_with_polars(
+    stream: list[tuple[str, int, Decimal]], per_txn: int | None, per_day: int | None
+) -> None:
+    """Engine points under per-transaction and per-day caps equal the bulk formula."""
+    from loyaltykit.core.program import Caps, Program
+    from loyaltykit.engine import Engine, MemoryStore
+
+    rule = PerUnit(name="base", points_per_unit=1)
+    engine = Engine(
+        Program(name="p", earning=[rule], caps=Caps(per_transaction=per_txn, per_day=per_day)),
+        MemoryStore(),
+    )
+    start = dt.datetime(2025, 1, 1, tzinfo=UTC)
+    engine.enroll("a", at=start, event_id="ea")
+    engine.enroll("b", at=start, event_id="eb")
+    # several purchases per day: squeeze the minutes into a few days
+    rows = [(m, start + dt.timedelta(minutes=mi // 50), a) for m, mi, a in stream]
+    got = [
+        engine.purchase(m, a, at=t, event_id=f"e{i}", transaction_id=f"t{i}").details["points"]
+        for i, (m, t, a) in enumerate(rows)
+    ]
+    frame = pl.DataFrame(
+        [{"member": m, "occurred_at": t, "amount": a} for m, t, a in rows],
+        schema={
+            "member": pl.String,
+            "occurred_at": pl.Datetime("us", "UTC"),
+            "amount": pl.Decimal(18, 2),
+        },
+    ).with_columns(
+        rule.line_weight_expr().alias(rule.weight_column),
+        pl.col("occurred_at").dt.date().alias("day"),
+    )
+    points = rule.points_expr()
+    if per_txn is not None:
+        points = pl.min_horizontal(points, pl.lit(per_txn))
+    frame = frame.with_columns(points.alias("p"))
+    if per_day is not None:
+        frame = frame.with_columns(
+            running_cap_expr(pl.col("p"), per_day, over=["member", "day"]).alias("p")
+        )
+    assert frame["p"].to_list() == got
