@@ -99,7 +99,7 @@ def loyaltykit_points_earned(member_id: str, entries: Sequence[LedgerEntry]) -> 
 
     :param member_id: the member who earned.
     :param entries: the new ``earn`` entries (one per batch) and any ``settle`` entries that paid
-        off an outstanding debt.
+        off an outstanding debt, each with the positive ``debt`` entry that records the payment.
     :returns: nothing.
     """
 
