@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from loyaltykit.analytics._frames import DateLike, as_lazy, like
-from loyaltykit.analytics.summary import _KEY, _VALUE, _purchase_rows
+from loyaltykit.analytics.summary import _COUNT, _KEY, _VALUE, _net_periods, _purchase_rows
 from loyaltykit.protocols import FrameT
 
 __all__ = ["ACTIVITY_COLUMNS", "customer_activity"]
@@ -73,11 +73,9 @@ def customer_activity(
     )
     today = as_of_key // _DAY_US
     day = pl.col(_KEY)
-    days = (
-        rows.with_columns((pl.col(_KEY) // _DAY_US).cast(pl.Int32).alias(_KEY))
-        .group_by(customer_id, _KEY)
-        .agg(pl.col(_VALUE).sum(), pl.len().alias("__orders"))
-    )
+    days = _net_periods(
+        rows.with_columns((pl.col(_KEY) // _DAY_US).cast(pl.Int32).alias(_KEY)), customer_id
+    ).rename({_COUNT: "__orders"})
     per_customer = days.group_by(customer_id).agg(
         day.min().alias("__first"),
         day.max().alias("__last"),
