@@ -39,6 +39,7 @@ from loyaltykit.core.program import (
     TierPolicy,
 )
 from loyaltykit.engine import (
+    Adjust,
     Engine,
     PerUnit,
     Purchase,
@@ -172,6 +173,18 @@ def ledger_machine(
                 left -= take
             return amount - left
 
+        def usable(self, member: str) -> list[MBatch]:
+            return sorted(
+                (
+                    b
+                    for b in self.model[member].batches
+                    if b.remaining
+                    and (b.pending_until is None or b.pending_until <= self.now)
+                    and b.expires_at > self.now
+                ),
+                key=_order,
+            )
+
         def add_batch(
             self, member: str, bid: str, points: int, pending: bool, txn: str | None
         ) -> None:
@@ -281,16 +294,7 @@ def ledger_machine(
             eid = self.eid()
             event = Redeem(event_id=eid, member_id=member, occurred_at=self.now, points=points)
             self.expire_model(member, self.now)
-            usable = sorted(
-                (
-                    b
-                    for b in self.model[member].batches
-                    if b.remaining
-                    and (b.pending_until is None or b.pending_until <= self.now)
-                    and b.expires_at > self.now
-                ),
-                key=_order,
-            )
+            usable = self.usable(member)
             available = sum(b.remaining for b in usable)
             if points > available:
                 before = self.snapshot()
@@ -306,6 +310,37 @@ def ledger_machine(
             self.draw(usable, points)
             drawn = [e.batch_id for e in out.entries if e.kind == "redeem"]
             assert drawn == [b.id for b in usable][: len(drawn)]
+            self.done.append((event, out))
+
+        @rule(member=st.sampled_from(MEMBERS), points=st.integers(-300, 300).filter(bool))
+        def adjust(self, member: str, points: int) -> None:
+            eid = self.eid()
+            event = Adjust(
+                event_id=eid,
+                member_id=member,
+                occurred_at=self.now,
+                points=points,
+                reason="machine",
+            )
+            self.expire_model(member, self.now)
+            if points > 0:
+                out = self.engine.process(event)
+                self.add_batch(member, f"{eid}:b1", points, pending=False, txn=None)
+                self.done.append((event, out))
+                return
+            usable = self.usable(member)
+            if -points > sum(b.remaining for b in usable):
+                before = self.snapshot()
+                try:
+                    self.engine.process(event)
+                except InsufficientPointsError:
+                    pass
+                else:  # pragma: no cover - reported
+                    raise AssertionError("negative adjustment overdrew the member")
+                assert self.snapshot() == before
+                return
+            out = self.engine.process(event)
+            self.draw(usable, -points)
             self.done.append((event, out))
 
         @rule()
@@ -400,6 +435,7 @@ def ledger_machine(
                     for b in batches
                 }
                 assert store_left == model_left
+                assert bal.available == sum(b.remaining for b in self.usable(member))
 
         @invariant()
         def no_batch_below_zero_and_no_overdraft(self) -> None:
