@@ -692,3 +692,48 @@ def test_no_hooks_for_a_commit_that_failed(recorder: Recorder) -> None:
     assert store.get_event("e-1") is None
     store.fail = False
     assert buy(engine, "ann", "10", at(0), "1").points == 10  # the retry goes through
+
+
+@pytest.mark.parametrize(
+    ("metric", "threshold", "amounts", "tier_after"),
+    [
+        ("visits", 3, ["1", "1", "1"], ["base", "base", "silver"]),
+        ("points", 50, ["20", "20", "20"], ["base", "base", "silver"]),
+        ("spend", "50.50", ["20.25", "30.24", "0.01"], ["base", "base", "silver"]),
+    ],
+)
+def test_tier_metrics(
+    make: Callable[..., Engine],
+    metric: str,
+    threshold: Any,
+    amounts: list[str],
+    tier_after: list[str],
+) -> None:
+    engine = make(
+        tiers=TierPolicy(
+            rule=WindowedMetric(metric=metric, window="rolling", window_days=30),
+            levels=[Tier(name="base", threshold=0), Tier(name="silver", threshold=threshold)],
+        )
+    )
+    enrol(engine, "ann")
+    got = []
+    for i, amount in enumerate(amounts):
+        buy(engine, "ann", amount, at(i), str(i))
+        state = engine.store.get_member("ann")
+        assert state is not None
+        got.append(state.tier)
+    assert got == tier_after
+
+
+def test_refunds_count_against_points_qualification(make: Callable[..., Engine]) -> None:
+    engine = make(
+        tiers=TierPolicy(
+            rule=WindowedMetric(metric="points", window="calendar_year"),
+            levels=[Tier(name="base", threshold=0), Tier(name="silver", threshold=100)],
+        )
+    )
+    enrol(engine, "ann")
+    buy(engine, "ann", "80", at(0), "1")
+    engine.refund("ann", "80", at=at(1), event_id="r", transaction_id="r1", refund_of="t-1")
+    out = buy(engine, "ann", "30", at(2), "2")
+    assert out.tier_changes == ()  # 80 - 80 + 30 = 30 points this year
