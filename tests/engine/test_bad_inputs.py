@@ -370,3 +370,15 @@ def test_refused_event_leaves_store_unchanged(engine: Engine, line: str, words: 
     assert snapshot(engine) == before
     if event.event_id != "e3":
         assert engine.store.get_event(event.event_id) is None
+
+
+def test_attributes_must_be_json_able(engine: Engine) -> None:
+    from loyaltykit.engine import Enroll
+
+    before = snapshot(engine)
+    with pytest.raises(EventError, match="JSON-able"):
+        engine.process(
+            Enroll(event_id="x9", member_id="cat", occurred_at=t(3), attributes={"pet": object()})
+        )
+    assert snapshot(engine) == before
+    assert engine.store.get_member("cat") is None

@@ -43,6 +43,7 @@ from loyaltykit.engine.events import (
     AssignTier,
     Enroll,
     Event,
+    EventError,
     Purchase,
     Redeem,
     Refund,
@@ -639,7 +640,15 @@ class Engine:
             insufficient points ...); nothing was written.
         """
         payload = event.payload()
-        fp = fingerprint(payload)
+        try:
+            fp = fingerprint(payload)
+        except TypeError as exc:
+            raise EventError(
+                f"{event.type} event {event.event_id!r}",
+                "attributes",
+                payload.get("attributes"),
+                f"every value must be JSON-able (strings, numbers, booleans, lists, tables): {exc}",
+            ) from None
         known = self.store.get_event(event.event_id)
         if known is not None:
             return self._replay(known, fp, event)
