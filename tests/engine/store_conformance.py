@@ -341,6 +341,68 @@ class StoreConformance:
             assert not u.counter_add("stock:r1", 1, 5)
             assert u.counter_value("free") == 1000
 
+    def test_instants_compare_across_time_zones(self, ready: LedgerStore) -> None:
+        paris = dt.timezone(dt.timedelta(hours=2))
+        tokyo = dt.timezone(dt.timedelta(hours=9))
+        local = dt.datetime(2025, 6, 1, 12, 0, tzinfo=paris)  # 10:00 UTC
+        with ready.unit("m1") as u:
+            u.append_activity(Activity(member_id="m1", event_id="e1", occurred_at=local, visits=1))
+            u.put_batches([batch("b1", expires_at=local)])
+            u.append_entries([entry("x1", occurred_at=local)])
+        utc = dt.datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+        with ready.unit("m1") as u:
+            assert u.activity_totals("m1", utc, utc).visits == 1
+            assert u.activity_totals("m1", utc + dt.timedelta(microseconds=1), day(400)).visits == 0
+            assert u.activity_totals("m1", day(0), utc - dt.timedelta(microseconds=1)).visits == 0
+            same_in_tokyo = utc.astimezone(tokyo)
+            assert u.activity_totals("m1", same_in_tokyo, same_in_tokyo).visits == 1
+        assert ready.members_with_expiring(utc.astimezone(tokyo)) == ["m1"]
+        assert ready.members_with_expiring(utc - dt.timedelta(microseconds=1)) == []
+        assert [e.id for e in ready.entries("m1", until=utc.astimezone(tokyo))] == ["x1"]
+        assert ready.entries("m1", until=utc - dt.timedelta(microseconds=1)) == []
+        got = ready.batches("m1")[0].expires_at
+        assert got == local
+
+    def test_exact_money_and_large_points(self, ready: LedgerStore) -> None:
+        amount = Decimal("123456789.123456")
+        with ready.unit("m1") as u:
+            u.put_purchase(
+                PurchaseRecord(
+                    transaction_id="t1",
+                    member_id="m1",
+                    event_id="e1",
+                    occurred_at=T0,
+                    amount=amount,
+                    points=2**40,
+                )
+            )
+            u.append_activity(
+                Activity(member_id="m1", event_id="e1", occurred_at=T0, spend=amount, points=2**40)
+            )
+            u.append_entries([entry("x1", points=2**40)])
+        with ready.unit("m1") as u:
+            got = u.get_purchase("t1")
+            assert got is not None
+            assert got.amount == amount
+            assert got.points == 2**40
+            totals = u.activity_totals("m1", T0, T0)
+            assert totals.spend == amount
+            assert totals.points == 2**40
+        assert ready.entries("m1")[0].points == 2**40
+
+    def test_reads_of_unknown_things(self, ready: LedgerStore) -> None:
+        assert ready.get_member("ghost") is None
+        assert ready.batches("ghost") == []
+        assert ready.tier_history("ghost") == []
+        assert ready.get_event("ghost") is None
+        assert ready.member_ids() == []
+        with ready.unit("ghost") as u:
+            assert u.open_batches("ghost") == []
+            assert u.get_purchase("ghost") is None
+            assert u.activity_totals("ghost", T0, day(1)).visits == 0
+        # a unit that wrote nothing creates no member
+        assert ready.member_ids() == []
+
     # -- transactions ------------------------------------------------------------------------
 
     def test_rollback_discards_everything(self, ready: LedgerStore) -> None:
