@@ -132,7 +132,8 @@ def loyaltykit_points_reversed(member_id: str, entries: Sequence[LedgerEntry]) -
 def loyaltykit_points_expired(member_id: str, entries: Sequence[LedgerEntry]) -> None:
     """Points of one member expired.
 
-    Called after the expiry run committed that member's entries.
+    Called after the expiry run committed that member's entries, or after an event of the member
+    that first recorded expiries that had come due.
 
     :param member_id: the member whose points expired.
     :param entries: the ``expire`` entries, one per batch.
