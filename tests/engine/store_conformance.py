@@ -517,6 +517,33 @@ class StoreConformance:
         with ready.unit("m1") as u:
             assert u.counter_value("hits") == threads * rounds
 
+    def test_counter_cap_holds_across_members(
+        self, ready: LedgerStore, store_factory: Callable[[], LedgerStore]
+    ) -> None:
+        threads, attempts, cap = 4, 30, 50
+        won: list[int] = []
+        errors: list[BaseException] = []
+
+        def work(i: int) -> None:
+            try:
+                store = ready if self.threads_share_store else store_factory()
+                for _ in range(attempts):
+                    with store.unit(f"member-{i}") as u:
+                        if u.counter_add("stock:shared", 1, cap):
+                            won.append(i)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert errors == []
+        assert len(won) == cap
+        with ready.unit("m1") as u:
+            assert u.counter_value("stock:shared") == cap
+
     def test_close_is_idempotent(self, ready: LedgerStore) -> None:
         ready.close()
         ready.close()
