@@ -737,3 +737,42 @@ def test_refunds_count_against_points_qualification(make: Callable[..., Engine])
     engine.refund("ann", "80", at=at(1), event_id="r", transaction_id="r1", refund_of="t-1")
     out = buy(engine, "ann", "30", at(2), "2")
     assert out.tier_changes == ()  # 80 - 80 + 30 = 30 points this year
+
+
+def test_concurrent_referrals_lock_both_members(make: Callable[..., Engine]) -> None:
+    engine = make(
+        earning=[
+            PerUnit(name="base", points_per_unit=1),
+            ReferralBonus(name="ref", referee_points=5, referrer_points=10),
+        ]
+    )
+    enrol(engine, "boss")
+    for i in range(12):
+        engine.enroll(f"r{i}", at=T0, event_id=f"en{i}", referred_by="boss")
+    errors: list[BaseException] = []
+
+    def first_purchase(i: int) -> None:
+        try:
+            buy(engine, f"r{i}", "1", at(1), f"p{i}")
+        except BaseException as exc:  # pragma: no cover - reported
+            errors.append(exc)
+
+    def boss_spends(i: int) -> None:
+        try:
+            engine.redeem("boss", points=10, at=at(1), event_id=f"boss{i}")
+        except InsufficientPointsError:
+            pass
+        except BaseException as exc:  # pragma: no cover - reported
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_purchase, args=(i,)) for i in range(12)]
+    threads += [threading.Thread(target=boss_spends, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    earned = sum(e.points for e in engine.store.entries("boss") if e.kind is EntryKind.EARN)
+    spent = -sum(e.points for e in engine.store.entries("boss") if e.kind is EntryKind.REDEEM)
+    assert earned == 120
+    assert engine.balance("boss", at(2)).total == 120 - spent >= 0
