@@ -49,7 +49,7 @@ def test_bg_family_finite_and_bounded(
     assert np.all(e2 >= e1 * (1 - 1e-12))
 
 
-@given(frame=summaries(), r=moderate, alpha=moderate, s=moderate, beta=moderate)
+@given(frame=summaries(), r=positive, alpha=positive, s=positive, beta=positive)
 def test_pareto_finite_and_bounded(
     frame: pl.DataFrame, r: float, alpha: float, s: float, beta: float
 ) -> None:

@@ -41,7 +41,7 @@ from loyaltykit.models._special import hyp2f1_one, log1mexp
 __all__ = ["ParetoNBD"]
 
 
-def _log_k(
+def _log_k_series(
     r: float, alpha: float, s: float, beta: float, x: FloatArray, y: FloatArray, grad: bool
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """log J(y), log K(y), their gradients (rows x 4), and the series' convergence flags."""
@@ -56,7 +56,7 @@ def _log_k(
     else:
         e = np.full(n, s + 1.0)
         z = (beta - alpha) / (beta + y)
-    h, dh_e, dh_c, dh_z, ok = hyp2f1_one(e, c, z, derivatives=grad)
+    h, dh_e, dh_c, dh_z, ok = hyp2f1_one(e, c, z, derivatives=grad, max_terms=_SERIES_TERMS)
     log_g = np.log(h)
     if alpha < beta:
         log_g = log_g + log_ay - log_by
@@ -79,6 +79,80 @@ def _log_k(
             gk[:, 2] += dh_e + dh_c
             gk[:, 1] += 1.0 / (alpha + y) - dh_z / (beta + y)
             gk[:, 3] += -1.0 / (beta + y) + dh_z * (alpha + y) / (beta + y) ** 2
+    return log_j, log_k, gj, gk, ok
+
+
+_SERIES_TERMS = 2000
+_PANEL = 0.25  # width of a Gauss-Legendre panel in log(min(alpha, beta) + u)
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
+
+
+def _log_k(
+    r: float, alpha: float, s: float, beta: float, x: FloatArray, y: FloatArray, grad: bool
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`_log_k_series`, with the rows where the series is slow computed another way.
+
+    ``K(y) = (r+s+x) * F(y)`` where ``F(y)`` is the integral of
+    ``f(u) = (alpha+u)^-(r+x) (beta+u)^-(s+1)`` from ``y`` to infinity. The series converges
+    slowly only when ``z = |alpha-beta| / (max(alpha, beta) + y)`` is close to 1, i.e. for ``y``
+    below ``Y = max - 2 min`` (where ``z = 1/2``). There ``F(y)`` is the integral from ``y`` to
+    ``Y``, by composite Gauss-Legendre quadrature in ``log(min + u)`` (a smooth integrand), plus
+    ``F(Y)`` from the series. ``Y`` moving with the parameters does not change ``F(y)``, so the
+    gradient is the integral of the gradient of ``f`` plus the series' gradient at ``Y``.
+    """
+    log_j, log_k, gj, gk, ok = _log_k_series(r, alpha, s, beta, x, y, grad)
+    p1, p2 = max(alpha, beta), min(alpha, beta)
+    big_y = p1 - 2.0 * p2
+    slow = np.nonzero((ok == 0) & (y < big_y))[0]
+    if slow.size == 0:
+        return log_j, log_k, gj, gk, ok
+    xs, ys = x[slow], y[slow]
+    a = r + s + xs
+    # F(Y) from the series (z = 1/2 there)
+    _, log_k_y, _, gk_y, ok_y = _log_k_series(r, alpha, s, beta, xs, np.full(xs.size, big_y), grad)
+    log_f_y = log_k_y - np.log(a)
+    # the integral from y to Y, panel by panel in w = log(p2 + u)
+    w_lo = np.log(p2 + ys)
+    w_hi = np.log(p2 + big_y)
+    panels = np.maximum(np.ceil((w_hi - w_lo) / _PANEL).astype(np.int64), 1)
+    log_q = np.empty(xs.size)
+    gq = np.zeros((xs.size, 4))
+    for i in range(xs.size):
+        edges = np.linspace(w_lo[i], w_hi, panels[i] + 1)
+        half = (edges[1:] - edges[:-1])[:, None] / 2.0
+        mid = (edges[1:] + edges[:-1])[:, None] / 2.0
+        w = (mid + half * _GL_NODES[None, :]).ravel()
+        weight = (half * _GL_WEIGHTS[None, :]).ravel()
+        u = np.exp(w) - p2
+        la = np.log(alpha + u)
+        lb = np.log(beta + u)
+        m = r + xs[i]
+        terms = np.log(weight) - m * la - (s + 1.0) * lb + w  # dw: du = (p2 + u) dw
+        top = terms.max()
+        share = np.exp(terms - top)
+        total = share.sum()
+        log_q[i] = top + np.log(total)
+        if grad:
+            share /= total
+            gq[i] = [
+                -(share @ la),
+                -(share @ (m / (alpha + u))),
+                -(share @ lb),
+                -(share @ ((s + 1.0) / (beta + u))),
+            ]
+    log_f = np.logaddexp(log_q, log_f_y)
+    log_k = log_k.copy()
+    log_k[slow] = np.log(a) + log_f
+    ok = ok.copy()
+    ok[slow] = ok_y
+    if grad:
+        dlog_a = np.zeros((xs.size, 4))
+        dlog_a[:, 0] = 1.0 / a
+        dlog_a[:, 2] = 1.0 / a
+        share_q = np.exp(log_q - log_f)[:, None]
+        g_f = share_q * gq + (1.0 - share_q) * (gk_y - dlog_a)
+        gk = gk.copy()
+        gk[slow] = g_f + dlog_a
     return log_j, log_k, gj, gk, ok
 
 
