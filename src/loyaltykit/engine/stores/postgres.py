@@ -93,43 +93,14 @@ _TEMPLATES = {
     "lock_many": "SELECT member_id, state FROM {members}"
     " WHERE member_id = ANY(CAST(:member_ids AS text[])) ORDER BY member_id FOR UPDATE",
     "get_event": f"SELECT {_EVENT_COLUMNS} FROM {{events}} WHERE event_id = :event_id",
-    "put_event": f"INSERT INTO {{events}} ({_EVENT_COLUMNS}) VALUES (:event_id, :member_id,"
-    " :kind, :fingerprint, :outcome, :recorded_at) ON CONFLICT (event_id) DO NOTHING",
     "load_member": "SELECT state FROM {members} WHERE member_id = :member_id AND state IS NOT NULL",
-    "save_member": "UPDATE {members} SET state = :state WHERE member_id = :member_id",
     "open_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}}"
     " WHERE member_id = :member_id AND remaining > 0",
     "transaction_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}}"
     " WHERE member_id = :member_id AND transaction_id = :transaction_id",
     "all_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}} WHERE member_id = :member_id",
-    "put_batches": f"INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS})"
-    " SELECT * FROM unnest(CAST(:id AS text[]), CAST(:member_id AS text[]),"
-    " CAST(:event_id AS text[]), CAST(:transaction_id AS text[]), CAST(:source AS text[]),"
-    " CAST(:points AS bigint[]), CAST(:remaining AS bigint[]),"
-    " CAST(:earned_at AS timestamptz[]), CAST(:pending_until AS timestamptz[]),"
-    " CAST(:expires_at AS timestamptz[]))"
-    " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
-    " expires_at = EXCLUDED.expires_at WHERE b.member_id = EXCLUDED.member_id RETURNING b.id",
     "get_purchase": f"SELECT {_PURCHASE_COLUMNS} FROM {{purchases}}"
     " WHERE transaction_id = :transaction_id",
-    "put_purchase": f"INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS}) VALUES"
-    " (:transaction_id, :member_id, :event_id, :occurred_at, :amount, :currency, :points,"
-    " :refunded_amount, :reversed_points) ON CONFLICT (transaction_id) DO UPDATE SET"
-    " refunded_amount = EXCLUDED.refunded_amount, reversed_points = EXCLUDED.reversed_points"
-    " WHERE p.member_id = EXCLUDED.member_id",
-    "append_entries": f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS})"
-    f" SELECT {_ENTRY_COLUMNS} FROM unnest(CAST(:id AS text[]), CAST(:member_id AS text[]),"
-    " CAST(:event_id AS text[]), CAST(:kind AS text[]), CAST(:points AS bigint[]),"
-    " CAST(:occurred_at AS timestamptz[]), CAST(:batch_id AS text[]),"
-    " CAST(:pending_until AS timestamptz[]), CAST(:expires_at AS timestamptz[]),"
-    " CAST(:reason AS text[]), CAST(:meta AS text[])) WITH ORDINALITY AS u"
-    " (id, member_id, event_id, kind, points, occurred_at, batch_id, pending_until,"
-    " expires_at, reason, meta, n) ORDER BY n"
-    " ON CONFLICT (id) DO NOTHING RETURNING id",
-    "append_tier": f"INSERT INTO {{tier_changes}} ({_TIER_COLUMNS}) VALUES (:member_id,"
-    " :event_id, :from_tier, :to_tier, :occurred_at, :reason)",
-    "append_activity": "INSERT INTO {activity} (member_id, event_id, occurred_at, spend,"
-    " points, visits) VALUES (:member_id, :event_id, :occurred_at, :spend, :points, :visits)",
     "activity": "SELECT COALESCE(SUM(spend), 0), COALESCE(SUM(points), 0),"
     " COALESCE(SUM(visits), 0) FROM {activity} WHERE member_id = :member_id"
     " AND occurred_at >= :start AND occurred_at <= :end",
@@ -154,6 +125,88 @@ _TEMPLATES = {
     "version": "SELECT MAX(version) FROM {schema_version}",
     "add_version": "INSERT INTO {schema_version} (version, description, applied_at)"
     " VALUES (:version, :description, :applied_at)",
+}
+
+
+# The writes of a unit are buffered and sent at commit as ONE statement of data-modifying CTEs
+# (one round trip instead of one per write). Each part is included only when the unit wrote
+# something of its kind; array parameters carry the rows (unnest ... WITH ORDINALITY keeps the
+# append order of entries, tier changes and activity). Parts returning ids let the store check
+# that every row was written (a duplicate event or entry id, a batch or purchase of another
+# member).
+_FLUSH_PARTS: dict[str, tuple[str, str | None]] = {
+    "ev": (
+        f"INSERT INTO {{events}} ({_EVENT_COLUMNS})"
+        " SELECT * FROM unnest(CAST(:ev_event_id AS text[]), CAST(:ev_member_id AS text[]),"
+        " CAST(:ev_kind AS text[]), CAST(:ev_fingerprint AS text[]),"
+        " CAST(:ev_outcome AS text[]), CAST(:ev_recorded_at AS timestamptz[]))"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        "SELECT array_agg(event_id) FROM ev",
+    ),
+    "ms": (
+        "UPDATE {members} AS m SET state = u.state"
+        " FROM unnest(CAST(:ms_member_id AS text[]), CAST(:ms_state AS text[]))"
+        " AS u (member_id, state) WHERE m.member_id = u.member_id RETURNING m.member_id",
+        None,
+    ),
+    "bt": (
+        f"INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS})"
+        " SELECT * FROM unnest(CAST(:bt_id AS text[]), CAST(:bt_member_id AS text[]),"
+        " CAST(:bt_event_id AS text[]), CAST(:bt_transaction_id AS text[]),"
+        " CAST(:bt_source AS text[]), CAST(:bt_points AS bigint[]),"
+        " CAST(:bt_remaining AS bigint[]), CAST(:bt_earned_at AS timestamptz[]),"
+        " CAST(:bt_pending_until AS timestamptz[]), CAST(:bt_expires_at AS timestamptz[]))"
+        " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
+        " expires_at = EXCLUDED.expires_at WHERE b.member_id = EXCLUDED.member_id"
+        " RETURNING b.id",
+        "SELECT array_agg(id) FROM bt",
+    ),
+    "pu": (
+        f"INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS})"
+        " SELECT * FROM unnest(CAST(:pu_transaction_id AS text[]),"
+        " CAST(:pu_member_id AS text[]), CAST(:pu_event_id AS text[]),"
+        " CAST(:pu_occurred_at AS timestamptz[]), CAST(:pu_amount AS numeric[]),"
+        " CAST(:pu_currency AS text[]), CAST(:pu_points AS bigint[]),"
+        " CAST(:pu_refunded_amount AS numeric[]), CAST(:pu_reversed_points AS bigint[]))"
+        " ON CONFLICT (transaction_id) DO UPDATE SET"
+        " refunded_amount = EXCLUDED.refunded_amount,"
+        " reversed_points = EXCLUDED.reversed_points WHERE p.member_id = EXCLUDED.member_id"
+        " RETURNING p.transaction_id",
+        "SELECT array_agg(transaction_id) FROM pu",
+    ),
+    "en": (
+        f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS})"
+        f" SELECT {_ENTRY_COLUMNS} FROM unnest(CAST(:en_id AS text[]),"
+        " CAST(:en_member_id AS text[]), CAST(:en_event_id AS text[]),"
+        " CAST(:en_kind AS text[]), CAST(:en_points AS bigint[]),"
+        " CAST(:en_occurred_at AS timestamptz[]), CAST(:en_batch_id AS text[]),"
+        " CAST(:en_pending_until AS timestamptz[]), CAST(:en_expires_at AS timestamptz[]),"
+        " CAST(:en_reason AS text[]), CAST(:en_meta AS text[])) WITH ORDINALITY AS u"
+        " (id, member_id, event_id, kind, points, occurred_at, batch_id, pending_until,"
+        " expires_at, reason, meta, n) ORDER BY n"
+        " ON CONFLICT (id) DO NOTHING RETURNING id",
+        "SELECT array_agg(id) FROM en",
+    ),
+    "tc": (
+        f"INSERT INTO {{tier_changes}} ({_TIER_COLUMNS})"
+        f" SELECT {_TIER_COLUMNS} FROM unnest(CAST(:tc_member_id AS text[]),"
+        " CAST(:tc_event_id AS text[]), CAST(:tc_from_tier AS text[]),"
+        " CAST(:tc_to_tier AS text[]), CAST(:tc_occurred_at AS timestamptz[]),"
+        " CAST(:tc_reason AS text[])) WITH ORDINALITY AS u"
+        " (member_id, event_id, from_tier, to_tier, occurred_at, reason, n) ORDER BY n"
+        " RETURNING member_id",
+        None,
+    ),
+    "ac": (
+        "INSERT INTO {activity} (member_id, event_id, occurred_at, spend, points, visits)"
+        " SELECT member_id, event_id, occurred_at, spend, points, visits"
+        " FROM unnest(CAST(:ac_member_id AS text[]), CAST(:ac_event_id AS text[]),"
+        " CAST(:ac_occurred_at AS timestamptz[]), CAST(:ac_spend AS numeric[]),"
+        " CAST(:ac_points AS bigint[]), CAST(:ac_visits AS bigint[])) WITH ORDINALITY AS u"
+        " (member_id, event_id, occurred_at, spend, points, visits, n) ORDER BY n"
+        " RETURNING member_id",
+        None,
+    ),
 }
 
 
@@ -243,22 +296,49 @@ class PostgresUnit:
     """A unit of :class:`PostgresStore`: one transaction holding its members' row locks.
 
     Built by :meth:`PostgresStore.unit`; see :class:`~loyaltykit.engine.store.StoreUnit` for what
-    each method promises.
+    each method promises. Reads go to the database at once (and see the unit's own writes);
+    writes are kept in the unit and sent together, as one statement, when the unit commits, so
+    an event costs a handful of round trips whatever it writes. Conflicts the database finds
+    then (an event id or ledger entry id already stored by another unit) are raised at commit,
+    after which the unit is rolled back.
     """
 
-    __slots__ = ("_conn", "_members", "_q", "_states")
+    __slots__ = (
+        "_activity",
+        "_batches",
+        "_conn",
+        "_entries",
+        "_entry_ids",
+        "_events",
+        "_members",
+        "_purchases",
+        "_q",
+        "_saved",
+        "_states",
+        "_store",
+        "_tiers",
+    )
 
     def __init__(
         self,
+        store: PostgresStore,
         conn: sa.Connection,
-        q: dict[str, sa.TextClause],
         member_ids: tuple[str, ...],
         states: dict[str, str | None],
     ) -> None:
+        self._store = store
         self._conn = conn
-        self._q = q
+        self._q = store._q
         self._members = member_ids
         self._states = states
+        self._events: dict[str, EventRecord] = {}
+        self._saved: dict[str, str] = {}
+        self._batches: dict[str, Batch] = {}
+        self._purchases: dict[str, PurchaseRecord] = {}
+        self._entries: list[LedgerEntry] = []
+        self._entry_ids: set[str] = set()
+        self._tiers: list[TierChange] = []
+        self._activity: list[Activity] = []
 
     @property
     def member_ids(self) -> tuple[str, ...]:
@@ -278,28 +358,21 @@ class PostgresUnit:
     # -- idempotency --
     def get_event(self, event_id: str) -> EventRecord | None:
         """See :meth:`StoreUnit.get_event <loyaltykit.engine.store.StoreUnit.get_event>`."""
+        if event_id in self._events:
+            return self._events[event_id]
         row = self._run("get_event", {"event_id": event_id}).first()
         return None if row is None else _event(row)
 
     def put_event(self, record: EventRecord) -> None:
         """See :meth:`StoreUnit.put_event <loyaltykit.engine.store.StoreUnit.put_event>`.
 
-        A concurrent unit inserting the same id makes this one wait for its outcome; the
-        insert is ``ON CONFLICT DO NOTHING``, so a refusal leaves the transaction usable.
+        An id this unit already holds is refused at once; an id another unit stored (or is
+        storing: the insert waits for it) is refused at commit.
         """
-        result = self._run(
-            "put_event",
-            {
-                "event_id": record.event_id,
-                "member_id": record.member_id,
-                "kind": record.kind,
-                "fingerprint": record.fingerprint,
-                "outcome": _sql.dumps(record.outcome),
-                "recorded_at": _aware(record.recorded_at, "EventRecord.recorded_at"),
-            },
-        )
-        if result.rowcount != 1:
+        _aware(record.recorded_at, "EventRecord.recorded_at")
+        if record.event_id in self._events:
             raise EventExistsError(f"event id {record.event_id!r} is already stored")
+        self._events[record.event_id] = record
 
     # -- members --
     def load_member(self, member_id: str) -> MemberState | None:
@@ -313,15 +386,23 @@ class PostgresUnit:
         """See :meth:`StoreUnit.save_member <loyaltykit.engine.store.StoreUnit.save_member>`."""
         self._check(state.member_id)
         text = _sql.dumps(state.to_dict())
-        self._run("save_member", {"member_id": state.member_id, "state": text})
+        self._saved[state.member_id] = text
         self._states[state.member_id] = text
 
     # -- batches --
+    def _merge(self, member_id: str, rows: Any, keep: Any) -> list[Batch]:
+        found = {b.id: b for b in map(_batch, rows)}
+        for b in self._batches.values():
+            if b.member_id == member_id and keep(b):
+                found[b.id] = b
+        return list(found.values())
+
     def open_batches(self, member_id: str) -> list[Batch]:
         """See :meth:`StoreUnit.open_batches <loyaltykit.engine.store.StoreUnit.open_batches>`."""
         self._check(member_id)
         rows = self._run("open_batches", {"member_id": member_id})
-        return sorted(map(_batch, rows), key=batch_order_key)
+        merged = self._merge(member_id, rows, lambda b: True)
+        return sorted((b for b in merged if b.remaining > 0), key=batch_order_key)
 
     def transaction_batches(self, member_id: str, transaction_id: str) -> list[Batch]:
         """See :meth:`StoreUnit.transaction_batches
@@ -330,133 +411,65 @@ class PostgresUnit:
         rows = self._run(
             "transaction_batches", {"member_id": member_id, "transaction_id": transaction_id}
         )
-        return sorted(map(_batch, rows), key=lambda b: (b.earned_at, b.id))
+        merged = self._merge(member_id, rows, lambda b: b.transaction_id == transaction_id)
+        return sorted(merged, key=lambda b: (b.earned_at, b.id))
 
     def put_batches(self, batches: Sequence[Batch]) -> None:
         """See :meth:`StoreUnit.put_batches <loyaltykit.engine.store.StoreUnit.put_batches>`
-        (one statement for all of them; a batch given twice keeps its last version)."""
-        if not batches:
-            return
-        latest: dict[str, Batch] = {}
+        (a batch given twice keeps its last version; a batch id of another member is refused
+        at commit)."""
         for b in batches:
             self._check(b.member_id)
-            latest[b.id] = b
-        rows = list(latest.values())
-        result = self._run(
-            "put_batches",
-            {
-                "id": [b.id for b in rows],
-                "member_id": [b.member_id for b in rows],
-                "event_id": [b.event_id for b in rows],
-                "transaction_id": [b.transaction_id for b in rows],
-                "source": [b.source for b in rows],
-                "points": [b.points for b in rows],
-                "remaining": [b.remaining for b in rows],
-                "earned_at": [_aware(b.earned_at, "Batch.earned_at") for b in rows],
-                "pending_until": [_opt_aware(b.pending_until, "Batch.pending_until") for b in rows],
-                "expires_at": [_opt_aware(b.expires_at, "Batch.expires_at") for b in rows],
-            },
-        )
-        written = {row[0] for row in result}
-        missing = [b for b in rows if b.id not in written]
-        if missing:
-            raise StoreError(
-                f"batch id {missing[0].id!r} already belongs to another member than "
-                f"{missing[0].member_id!r}"
-            )
+            _aware(b.earned_at, "Batch.earned_at")
+            _opt_aware(b.pending_until, "Batch.pending_until")
+            _opt_aware(b.expires_at, "Batch.expires_at")
+        for b in batches:
+            self._batches[b.id] = b
 
     # -- purchases --
     def get_purchase(self, transaction_id: str) -> PurchaseRecord | None:
         """See :meth:`StoreUnit.get_purchase <loyaltykit.engine.store.StoreUnit.get_purchase>`."""
+        if transaction_id in self._purchases:
+            return self._purchases[transaction_id]
         row = self._run("get_purchase", {"transaction_id": transaction_id}).first()
         return None if row is None else _purchase(row)
 
     def put_purchase(self, record: PurchaseRecord) -> None:
         """See :meth:`StoreUnit.put_purchase <loyaltykit.engine.store.StoreUnit.put_purchase>`."""
         self._check(record.member_id)
-        result = self._run(
-            "put_purchase",
-            {
-                "transaction_id": record.transaction_id,
-                "member_id": record.member_id,
-                "event_id": record.event_id,
-                "occurred_at": _aware(record.occurred_at, "PurchaseRecord.occurred_at"),
-                "amount": record.amount,
-                "currency": record.currency,
-                "points": record.points,
-                "refunded_amount": record.refunded_amount,
-                "reversed_points": record.reversed_points,
-            },
-        )
-        if result.rowcount != 1:
-            raise StoreError(
-                f"transaction id {record.transaction_id!r} already belongs to another member "
-                f"than {record.member_id!r}"
-            )
+        _aware(record.occurred_at, "PurchaseRecord.occurred_at")
+        self._purchases[record.transaction_id] = record
 
     # -- append-only rows --
     def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
         """See :meth:`StoreUnit.append_entries
-        <loyaltykit.engine.store.StoreUnit.append_entries>` (one statement, in order)."""
-        if not entries:
-            return
+        <loyaltykit.engine.store.StoreUnit.append_entries>` (an id stored by an earlier unit is
+        refused at commit)."""
+        ids = set(self._entry_ids)
         for e in entries:
             self._check(e.member_id)
-        result = self._run(
-            "append_entries",
-            {
-                "id": [e.id for e in entries],
-                "member_id": [e.member_id for e in entries],
-                "event_id": [e.event_id for e in entries],
-                "kind": [e.kind.value for e in entries],
-                "points": [e.points for e in entries],
-                "occurred_at": [_aware(e.occurred_at, "LedgerEntry.occurred_at") for e in entries],
-                "batch_id": [e.batch_id for e in entries],
-                "pending_until": [
-                    _opt_aware(e.pending_until, "LedgerEntry.pending_until") for e in entries
-                ],
-                "expires_at": [_opt_aware(e.expires_at, "LedgerEntry.expires_at") for e in entries],
-                "reason": [e.reason for e in entries],
-                "meta": [_sql.dumps(e.meta) for e in entries],
-            },
-        )
-        written = [row[0] for row in result]
-        if len(written) != len(entries):
-            stored = set(written)
-            dup = next((e.id for e in entries if e.id not in stored), entries[0].id)
-            raise StoreError(f"ledger entry id {dup!r} is already stored")
+            _aware(e.occurred_at, "LedgerEntry.occurred_at")
+            _opt_aware(e.pending_until, "LedgerEntry.pending_until")
+            _opt_aware(e.expires_at, "LedgerEntry.expires_at")
+            if e.id in ids:
+                raise StoreError(f"ledger entry id {e.id!r} is already stored")
+            ids.add(e.id)
+        self._entry_ids = ids
+        self._entries.extend(entries)
 
     def append_tier_change(self, change: TierChange) -> None:
         """See :meth:`StoreUnit.append_tier_change
         <loyaltykit.engine.store.StoreUnit.append_tier_change>`."""
         self._check(change.member_id)
-        self._run(
-            "append_tier",
-            {
-                "member_id": change.member_id,
-                "event_id": change.event_id,
-                "from_tier": change.from_tier,
-                "to_tier": change.to_tier,
-                "occurred_at": _aware(change.occurred_at, "TierChange.occurred_at"),
-                "reason": change.reason,
-            },
-        )
+        _aware(change.occurred_at, "TierChange.occurred_at")
+        self._tiers.append(change)
 
     def append_activity(self, activity: Activity) -> None:
         """See :meth:`StoreUnit.append_activity
         <loyaltykit.engine.store.StoreUnit.append_activity>`."""
         self._check(activity.member_id)
-        self._run(
-            "append_activity",
-            {
-                "member_id": activity.member_id,
-                "event_id": activity.event_id,
-                "occurred_at": _aware(activity.occurred_at, "Activity.occurred_at"),
-                "spend": activity.spend,
-                "points": activity.points,
-                "visits": activity.visits,
-            },
-        )
+        _aware(activity.occurred_at, "Activity.occurred_at")
+        self._activity.append(activity)
 
     def activity_totals(
         self, member_id: str, start: dt.datetime, end: dt.datetime
@@ -467,9 +480,15 @@ class PostgresUnit:
         row: Sequence[Any] = self._run(
             "activity", {"member_id": member_id, "start": start, "end": end}
         ).one()
-        return ActivityTotals(spend=Decimal(row[0]), points=int(row[1]), visits=int(row[2]))
+        spend, points, visits = Decimal(row[0]), int(row[1]), int(row[2])
+        for a in self._activity:
+            if a.member_id == member_id and start <= a.occurred_at <= end:
+                spend += a.spend
+                points += a.points
+                visits += a.visits
+        return ActivityTotals(spend=spend, points=points, visits=visits)
 
-    # -- counters --
+    # -- counters (written at once: their caps are checked by the database) --
     def counter_value(self, name: str) -> int:
         """See :meth:`StoreUnit.counter_value <loyaltykit.engine.store.StoreUnit.counter_value>`."""
         row = self._run("counter_value", {"name": name}).first()
@@ -483,6 +502,119 @@ class PostgresUnit:
         """
         result = self._run("counter_add", {"name": name, "amount": amount, "cap": cap})
         return result.first() is not None
+
+    # -- commit --
+    def _flush(self) -> None:
+        """Send every buffered write in one statement and check that all of it was written."""
+        params: dict[str, Any] = {}
+        parts: list[str] = []
+        if self._events:
+            parts.append("ev")
+            rows_e = list(self._events.values())
+            params.update(
+                ev_event_id=[r.event_id for r in rows_e],
+                ev_member_id=[r.member_id for r in rows_e],
+                ev_kind=[r.kind for r in rows_e],
+                ev_fingerprint=[r.fingerprint for r in rows_e],
+                ev_outcome=[_sql.dumps(r.outcome) for r in rows_e],
+                ev_recorded_at=[r.recorded_at for r in rows_e],
+            )
+        if self._saved:
+            parts.append("ms")
+            params.update(ms_member_id=list(self._saved), ms_state=list(self._saved.values()))
+        if self._batches:
+            parts.append("bt")
+            rows_b = list(self._batches.values())
+            params.update(
+                bt_id=[b.id for b in rows_b],
+                bt_member_id=[b.member_id for b in rows_b],
+                bt_event_id=[b.event_id for b in rows_b],
+                bt_transaction_id=[b.transaction_id for b in rows_b],
+                bt_source=[b.source for b in rows_b],
+                bt_points=[b.points for b in rows_b],
+                bt_remaining=[b.remaining for b in rows_b],
+                bt_earned_at=[b.earned_at for b in rows_b],
+                bt_pending_until=[b.pending_until for b in rows_b],
+                bt_expires_at=[b.expires_at for b in rows_b],
+            )
+        if self._purchases:
+            parts.append("pu")
+            rows_p = list(self._purchases.values())
+            params.update(
+                pu_transaction_id=[p.transaction_id for p in rows_p],
+                pu_member_id=[p.member_id for p in rows_p],
+                pu_event_id=[p.event_id for p in rows_p],
+                pu_occurred_at=[p.occurred_at for p in rows_p],
+                pu_amount=[p.amount for p in rows_p],
+                pu_currency=[p.currency for p in rows_p],
+                pu_points=[p.points for p in rows_p],
+                pu_refunded_amount=[p.refunded_amount for p in rows_p],
+                pu_reversed_points=[p.reversed_points for p in rows_p],
+            )
+        if self._entries:
+            parts.append("en")
+            rows_n = self._entries
+            params.update(
+                en_id=[e.id for e in rows_n],
+                en_member_id=[e.member_id for e in rows_n],
+                en_event_id=[e.event_id for e in rows_n],
+                en_kind=[e.kind.value for e in rows_n],
+                en_points=[e.points for e in rows_n],
+                en_occurred_at=[e.occurred_at for e in rows_n],
+                en_batch_id=[e.batch_id for e in rows_n],
+                en_pending_until=[e.pending_until for e in rows_n],
+                en_expires_at=[e.expires_at for e in rows_n],
+                en_reason=[e.reason for e in rows_n],
+                en_meta=[_sql.dumps(e.meta) for e in rows_n],
+            )
+        if self._tiers:
+            parts.append("tc")
+            rows_t = self._tiers
+            params.update(
+                tc_member_id=[c.member_id for c in rows_t],
+                tc_event_id=[c.event_id for c in rows_t],
+                tc_from_tier=[c.from_tier for c in rows_t],
+                tc_to_tier=[c.to_tier for c in rows_t],
+                tc_occurred_at=[c.occurred_at for c in rows_t],
+                tc_reason=[c.reason for c in rows_t],
+            )
+        if self._activity:
+            parts.append("ac")
+            rows_a = self._activity
+            params.update(
+                ac_member_id=[a.member_id for a in rows_a],
+                ac_event_id=[a.event_id for a in rows_a],
+                ac_occurred_at=[a.occurred_at for a in rows_a],
+                ac_spend=[a.spend for a in rows_a],
+                ac_points=[a.points for a in rows_a],
+                ac_visits=[a.visits for a in rows_a],
+            )
+        if not parts:
+            return
+        row: Sequence[Any] = self._conn.execute(self._store._flush_sql(tuple(parts)), params).one()
+        checked = [p for p in parts if _FLUSH_PARTS[p][1]]
+        written = dict(zip(checked, row, strict=False)) if checked else {}
+        self._verify(written)
+
+    def _verify(self, written: dict[str, list[str] | None]) -> None:
+        def missing(part: str, wanted: Sequence[str]) -> str | None:
+            got = set(written.get(part) or ())
+            return next((key for key in wanted if key not in got), None)
+
+        if (key := missing("ev", list(self._events))) is not None:
+            raise EventExistsError(f"event id {key!r} is already stored")
+        if (key := missing("en", [e.id for e in self._entries])) is not None:
+            raise StoreError(f"ledger entry id {key!r} is already stored")
+        if (key := missing("bt", list(self._batches))) is not None:
+            raise StoreError(
+                f"batch id {key!r} already belongs to another member than "
+                f"{self._batches[key].member_id!r}"
+            )
+        if (key := missing("pu", list(self._purchases))) is not None:
+            raise StoreError(
+                f"transaction id {key!r} already belongs to another member than "
+                f"{self._purchases[key].member_id!r}"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,9 +688,20 @@ class PostgresStore:
         prefix = f'"{schema}".' if schema else ""
         self._names = {name: f"{prefix}loyaltykit_{name}" for name in _sql.TABLES}
         self._q = {key: sa.text(t.format(**self._names)) for key, t in _TEMPLATES.items()}
+        self._flush_sqls: dict[tuple[str, ...], sa.TextClause] = {}
         self._pid = os.getpid()
         self._ready = False
         self._closed = False
+
+    def _flush_sql(self, parts: tuple[str, ...]) -> sa.TextClause:
+        """The one statement writing the buffered rows of a unit (built once per combination)."""
+        found = self._flush_sqls.get(parts)
+        if found is None:
+            ctes = ", ".join(f"{p} AS ({_FLUSH_PARTS[p][0].format(**self._names)})" for p in parts)
+            outputs = [f"({_FLUSH_PARTS[p][1]})" for p in parts if _FLUSH_PARTS[p][1]]
+            found = sa.text(f"WITH {ctes} SELECT {', '.join(outputs) or '1'}")
+            self._flush_sqls[parts] = found
+        return found
 
     @property
     def engine(self) -> sa.Engine:
@@ -692,7 +835,9 @@ class PostgresStore:
                 raise StoreError(f"{self._where()}: {_first_line(exc)}") from exc
             try:
                 states = self._lock(conn, members)
-                yield PostgresUnit(conn, self._q, members, states)
+                unit = PostgresUnit(self, conn, members, states)
+                yield unit
+                unit._flush()
             except sa_exc.DBAPIError as exc:
                 trans.rollback()
                 raise StoreError(
