@@ -776,3 +776,29 @@ def test_concurrent_referrals_lock_both_members(make: Callable[..., Engine]) -> 
     spent = -sum(e.points for e in engine.store.entries("boss") if e.kind is EntryKind.REDEEM)
     assert earned == 120
     assert engine.balance("boss", at(2)).total == 120 - spent >= 0
+
+
+def test_referral_survives_an_enrolment_race(make: Callable[..., Engine]) -> None:
+    """process() decides which members to lock before the unit; if the referee was enrolled in
+    between, the purchase retries holding the referrer's lock too, and the bonus is paid."""
+    engine = make(
+        earning=[
+            PerUnit(name="base", points_per_unit=1),
+            ReferralBonus(name="ref", referee_points=5, referrer_points=10),
+        ]
+    )
+    enrol(engine, "boss")
+    original = engine._members_for
+
+    def stale(event: Any) -> tuple[str, ...]:
+        members = original(event)
+        if event.event_id == "e-1":
+            # simulate: the referee's enrolment commits right after this look
+            engine.enroll("newbie", at=T0, event_id="en-newbie", referred_by="boss")
+            return (event.member_id,)
+        return members
+
+    engine._members_for = stale  # type: ignore[method-assign]
+    out = buy(engine, "newbie", "1", at(1), "1")
+    assert out.details["rules"]["ref"] == 5
+    assert engine.balance("boss", at(1)).total == 10

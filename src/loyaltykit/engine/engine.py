@@ -358,6 +358,14 @@ class RetierReport:
 # --------------------------------------------------------------------------------------------
 
 
+class _NeedLocksError(Exception):
+    """Raised inside a unit that must be retried holding more members' locks."""
+
+    def __init__(self, members: tuple[str, ...]) -> None:
+        super().__init__(members)
+        self.members = members
+
+
 class _Work:
     """Collects what one unit writes, numbers entries and batches, remembers hooks to fire."""
 
@@ -653,6 +661,16 @@ class Engine:
         if known is not None:
             return self._replay(known, fp, event)
         members = self._members_for(event)
+        for _attempt in range(3):
+            try:
+                return self._process_locked(event, fp, members)
+            except _NeedLocksError as need:
+                members = need.members
+        raise LedgerError(  # pragma: no cover - needs three enrolment races in a row
+            f"{event.type} event {event.event_id!r}: could not lock {members}; try again"
+        )
+
+    def _process_locked(self, event: Event, fp: str, members: tuple[str, ...]) -> Outcome:
         try:
             with self.store.unit(*members) as unit:
                 known = unit.get_event(event.event_id)
@@ -1154,8 +1172,12 @@ class Engine:
         at = event.occurred_at
         local = at.astimezone(zone)
         referrer: MemberState | None = None
-        if state.referred_by is not None and state.referred_by in unit.member_ids:
-            referrer = unit.load_member(state.referred_by)
+        if state.referred_by is not None and state.first_purchase_at is None:
+            if state.referred_by in unit.member_ids:
+                referrer = unit.load_member(state.referred_by)
+            elif self.store.get_member(state.referred_by) is not None:
+                # the member was enrolled after process() looked: lock the referrer too
+                raise _NeedLocksError((event.member_id, state.referred_by))
         birthday_flag = (
             state.birthday is not None
             and state.birthday.month == local.month
