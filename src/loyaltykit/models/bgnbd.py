@@ -56,10 +56,18 @@ class BetaGeo(BTYDModel):
     def _prepare(self, frame: FrameLike) -> Arrays:
         a = read_rft(frame, f"{self._owner}.fit")
         data = compress(a, self.compress_keys, a.get("weights"))
+        # rows that cannot have dropped out (BG/NBD: no repeat purchase) first, so that the
+        # likelihood's two-way sum is computed on a contiguous slice
+        order = np.argsort(self._death_mask(data["frequency"]), kind="stable")
+        data = {k: v[order] for k, v in data.items()}
         (xu,), inverse = distinct(data["frequency"])
         data["_x_u"] = xu
+        data["_x_inv"] = inverse.astype(np.float64)
         data["_x_w"] = np.bincount(inverse, weights=data["weights"], minlength=xu.size).astype(
             np.float64
+        )
+        data["_first_death"] = np.array(
+            [float(np.searchsorted(self._death_mask(data["frequency"]), 0.5))]
         )
         return data
 
@@ -82,27 +90,28 @@ class BetaGeo(BTYDModel):
                 float(wx @ (digamma(bxu) - digamma(a + bxu) - digamma(b) + digamma(a + b))),
             ]
         )
-        # the logaddexp of the two ways to have seen the data: per row
         x, tx, T, w = data["frequency"], data["recency"], data["T"], data["weights"]
+        k = int(data["_first_death"][0])
         rx = r + x
         log_at = np.log(alpha + T)
-        log_ax = np.log(alpha + tx)
-        mask = x > 0 if sh == 0 else np.ones(x.shape, dtype=bool)
-        inv_b = np.where(mask, 1.0 / np.where(mask, b + x + sh - 1, 1.0), 0.0)
-        a3 = -rx * log_at
-        a4 = np.where(
-            mask,
-            np.log(a) + np.log(inv_b, where=mask, out=np.zeros_like(inv_b)) - rx * log_ax,
-            -np.inf,
-        )
-        lse = np.logaddexp(a3, a4)
-        total += float(w @ lse)
-        w4 = w * np.exp(a4 - lse)
-        w3 = w - w4
-        g[0] += -float(w3 @ log_at) - float(w4 @ log_ax)
-        g[1] += -float(w3 @ (rx / (alpha + T))) - float(w4 @ (rx / (alpha + tx)))
+        # rows that cannot have dropped out: only the "still alive" term
+        total -= float(w[:k] @ (rx[:k] * log_at[:k]))
+        g[0] -= float(w[:k] @ log_at[:k])
+        g[1] -= float(w[:k] @ (rx[:k] / (alpha + T[:k])))
+        # the others: log(e^A3 + e^A4) = A3 + softplus(A4 - A3)
+        txd, Td, wd, rxd, lat = tx[k:], T[k:], w[k:], rx[k:], log_at[k:]
+        inv = data["_x_inv"][k:].astype(np.intp)
+        log_bx = np.log(b + xu + sh - 1.0, where=b + xu + sh - 1.0 > 0, out=np.zeros_like(xu))
+        log_ax = np.log(alpha + txd)
+        d = np.log(a) - log_bx[inv] - rxd * (log_ax - lat)
+        soft = np.logaddexp(0.0, d)
+        total += float(wd @ (soft - rxd * lat))
+        w4 = wd * np.exp(d - soft)  # weight of "dropped out after the last purchase"
+        w3 = wd - w4
+        g[0] += -float(w3 @ lat) - float(w4 @ log_ax)
+        g[1] += -float(w3 @ (rxd / (alpha + Td))) - float(w4 @ (rxd / (alpha + txd)))
         g[2] += float(w4.sum()) / a
-        g[3] += -float(w4 @ inv_b)
+        g[3] += -float(w4 @ np.exp(-log_bx)[inv])
         return total, g
 
     def _prepare_rows(self, arrays: Arrays) -> Arrays:

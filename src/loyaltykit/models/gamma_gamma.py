@@ -141,8 +141,9 @@ class GammaGamma(BTYDModel):
     def _initial(self, data: Arrays) -> FloatArray:
         w = data["weights"]
         m = data["monetary_value"]
-        mean = float(w @ m) / float(w.sum())
-        return np.array([2.0, 3.0, max(mean, 1e-6)])
+        mean = max(float(w @ m) / float(w.sum()), 1e-6)
+        # typical shapes (CDNOW: p 6.2, q 3.7); v so that the mean spend p v / (q - 1) matches
+        return np.array([5.0, 4.0, mean * 3.0 / 5.0])
 
     def _expected(self, x: FloatArray, m: FloatArray) -> FloatArray:
         p, q, v = self._p()
