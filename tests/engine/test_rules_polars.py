@@ -276,11 +276,13 @@ def test_metric_value_expr_sums_like_activity_totals(metric: str) -> None:
 
 
 @st.composite
-def purchase_streams(draw: st.DrawFn) -> list[tuple[str, int, Decimal]]:
-    """(member, minutes after T0, amount) in time order, all within one calendar year."""
+def purchase_streams(
+    draw: st.DrawFn, max_minutes: int = 200 * 24 * 60
+) -> list[tuple[str, int, Decimal]]:
+    """(member, minutes after the start, amount) in time order."""
     n = draw(st.integers(1, 25))
     minutes = sorted(
-        draw(st.lists(st.integers(0, 200 * 24 * 60), min_size=n, max_size=n, unique=True))
+        draw(st.lists(st.integers(0, max_minutes), min_size=n, max_size=n, unique=True))
     )
     return [
         (draw(st.sampled_from(["a", "b"])), m, draw(st.decimals(0, 120, places=2, allow_nan=False)))
@@ -288,12 +290,23 @@ def purchase_streams(draw: st.DrawFn) -> list[tuple[str, int, Decimal]]:
     ]
 
 
-@pytest.mark.parametrize("window", ["calendar_year", "rolling"])
-@given(stream=purchase_streams())
+@pytest.mark.parametrize("window", ["calendar_year", "rolling", "anniversary"])
+@given(
+    stream=purchase_streams(max_minutes=800 * 24 * 60),
+    enrolled=st.sampled_from(
+        [
+            dt.datetime(2024, 2, 29, 15, tzinfo=UTC),
+            dt.datetime(2024, 7, 1, tzinfo=UTC),
+            dt.datetime(2024, 12, 31, 23, 30, tzinfo=UTC),
+        ]
+    ),
+    zone=st.sampled_from(["UTC", "Asia/Tokyo", "America/New_York"]),
+)
 def test_tier_upgrades_agree_with_polars(
-    window: str, stream: list[tuple[str, int, Decimal]]
+    window: str, stream: list[tuple[str, int, Decimal]], enrolled: dt.datetime, zone: str
 ) -> None:
-    """The engine's tier after each purchase equals a polars window sum mapped by tier_expr."""
+    """The engine's tier after each purchase equals WindowedMetric.qualifying_expr mapped by
+    tier_expr (tiers kept once reached: downgrade = never)."""
     from loyaltykit.core.program import Program
     from loyaltykit.engine import Engine, MemoryStore
 
@@ -307,13 +320,14 @@ def test_tier_upgrades_agree_with_polars(
         downgrade="never",
     )
     engine = Engine(
-        Program(name="p", earning=[PerUnit(name="base", points_per_unit=1)], tiers=policy),
+        Program(
+            name="p", earning=[PerUnit(name="base", points_per_unit=1)], tiers=policy, timezone=zone
+        ),
         MemoryStore(),
-        host=None,
     )
-    start = dt.datetime(2025, 1, 1, tzinfo=UTC)
-    engine.enroll("a", at=start, event_id="ea")
-    engine.enroll("b", at=start, event_id="eb")
+    start = enrolled + dt.timedelta(hours=1)
+    engine.enroll("a", at=enrolled, event_id="ea")
+    engine.enroll("b", at=enrolled, event_id="eb")
     tiers_after = []
     for i, (member, minute, amount) in enumerate(stream):
         when = start + dt.timedelta(minutes=minute)
@@ -324,30 +338,33 @@ def test_tier_upgrades_agree_with_polars(
 
     frame = pl.DataFrame(
         [
-            {"member": m, "occurred_at": start + dt.timedelta(minutes=mi), "spend": a}
+            {
+                "member_id": m,
+                "occurred_at": start + dt.timedelta(minutes=mi),
+                "enrolled_at": enrolled,
+                "spend": a,
+            }
             for m, mi, a in stream
         ],
         schema={
-            "member": pl.String,
+            "member_id": pl.String,
             "occurred_at": pl.Datetime("us", "UTC"),
+            "enrolled_at": pl.Datetime("us", "UTC"),
             "spend": pl.Decimal(18, 2),
         },
     )
     # sum exact integer cents, and compare with thresholds in cents
-    value = (policy.rule.value_expr() * 100).cast(pl.Int64)
+    cents = (policy.rule.value_expr() * 100).cast(pl.Int64)
     in_cents = TierPolicy(
         rule=policy.rule,
         levels=[Tier(name=t.name, threshold=t.threshold * 100) for t in policy.levels],
     )
-    if window == "rolling":
-        windowed = value.rolling_sum_by("occurred_at", window_size="30d").over("member")
-    else:
-        windowed = value.cum_sum().over("member")
+    qualifying = policy.rule.qualifying_expr(cents, zone=zone)
     rank = {t.name: i for i, t in enumerate(policy.levels)}
     bulk = (
-        frame.with_columns(tier_expr(in_cents, windowed).alias("qualified"))
+        frame.with_columns(tier_expr(in_cents, qualifying).alias("qualified"))
         .with_columns(pl.col("qualified").replace_strict(rank, return_dtype=pl.Int64).alias("r"))
-        .with_columns(pl.col("r").cum_max().over("member").alias("kept"))
+        .with_columns(pl.col("r").cum_max().over("member_id").alias("kept"))
     )
     names = [t.name for t in policy.levels]
     assert [names[r] for r in bulk["kept"]] == tiers_after

@@ -136,6 +136,50 @@ class WindowedMetric:
         """The metric of one activity row (columns ``spend``, ``points``, ``visits``)."""
         return pl.col(self.metric)
 
+    def window_key_expr(self, zone: str = "UTC") -> pl.Expr | None:
+        """The window an activity row falls in, for ``calendar_year`` (the local year) and
+        ``anniversary`` (the number of membership years completed, from ``enrolled_at``);
+        ``None`` for ``rolling`` windows.
+
+        Needs the columns ``occurred_at`` and, for anniversaries, ``enrolled_at`` (both
+        ``Datetime`` with a time zone).
+        """
+        if self.window == "rolling":
+            return None
+        local = pl.col("occurred_at").dt.convert_time_zone(zone)
+        if self.window == "calendar_year":
+            return local.dt.year()
+        start = pl.col("enrolled_at").dt.convert_time_zone(zone)
+        # an anniversary falls at local midnight of the enrolment date (28 February in common
+        # years for members who enrolled on 29 February)
+        leap_day = (start.dt.month() == 2) & (start.dt.day() == 29) & ~local.dt.is_leap_year()
+        start_md = pl.when(leap_day).then(228).otherwise(_month_day(start))
+        local_md = _month_day(local)
+        before = (local_md < start_md).cast(pl.Int32)
+        return local.dt.year().cast(pl.Int32) - start.dt.year().cast(pl.Int32) - before
+
+    def qualifying_expr(
+        self, value: pl.Expr | None = None, *, member: str = "member_id", zone: str = "UTC"
+    ) -> pl.Expr:
+        """The qualifying value counted for an upgrade at each activity row, as the engine
+        measures it: the sum of ``value`` (default :meth:`value_expr`) over the row's window up
+        to and including the row.
+
+        The frame holds the activity rows of many members sorted by ``occurred_at``, with
+        columns ``member`` and ``occurred_at`` (plus ``enrolled_at`` for anniversaries). Map the
+        result to a tier with :func:`tier_expr`. (Rows at the very same instant all count for
+        each other; the engine counts only those processed before.)
+        """
+        v = self.value_expr() if value is None else value
+        key = self.window_key_expr(zone)
+        if key is None:
+            return v.rolling_sum_by("occurred_at", window_size=f"{self.window_days}d").over(member)
+        return v.cum_sum().over([pl.col(member), key])
+
+
+def _month_day(t: pl.Expr) -> pl.Expr:
+    return t.dt.month().cast(pl.Int32) * 100 + t.dt.day().cast(pl.Int32)
+
 
 def metric_value(metric: str, totals: ActivityTotals) -> Decimal:
     """``totals.<metric>`` as a Decimal."""
