@@ -14,8 +14,8 @@ purchases net of reversals, or ``visits``) summed over a **window**:
 ``anniversary``
     the membership year starting on the enrolment date (local); reviewed on each anniversary.
 
-The same measurement in bulk: sum :meth:`WindowedMetric.value_expr` over the window and map the
-sum to a tier with :func:`tier_expr`.
+The same measurement in bulk: :meth:`WindowedMetric.qualifying_expr` sums the metric over each
+row's window, and :func:`tier_expr` maps the sum to a tier.
 """
 
 from __future__ import annotations
