@@ -416,3 +416,57 @@ def test_caps_agree_with_polars(
             running_cap_expr(pl.col("p"), per_day, over=["member", "day"]).alias("p")
         )
     assert frame["p"].to_list() == got
+
+
+@given(
+    stream=purchase_streams(max_minutes=800 * 24 * 60),
+    birthdays=st.tuples(
+        st.one_of(st.none(), st.dates(dt.date(1950, 1, 1), dt.date(2005, 12, 31))),
+        st.one_of(st.none(), st.dates(dt.date(1950, 1, 1), dt.date(2005, 12, 31))),
+    ),
+    zone=st.sampled_from(["UTC", "Pacific/Auckland"]),
+)
+def test_birthday_and_first_purchase_flags_agree_with_polars(
+    stream: list[tuple[str, int, Decimal]],
+    birthdays: tuple[dt.date | None, dt.date | None],
+    zone: str,
+) -> None:
+    from loyaltykit.core.program import Program
+    from loyaltykit.engine import Engine, MemoryStore
+    from loyaltykit.engine.rules import purchase_flags_expr
+
+    bday = BirthdayBonus(name="bday", points=7)
+    engine = Engine(Program(name="p", earning=[bday], timezone=zone), MemoryStore())
+    start = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    born = dict(zip(["a", "b"], birthdays, strict=True))
+    for m in ("a", "b"):
+        engine.enroll(m, at=start, event_id=f"en-{m}", birthday=born[m])
+    got = []
+    for i, (member, minute, amount) in enumerate(stream):
+        when = start + dt.timedelta(minutes=minute * 3)
+        out = engine.purchase(member, amount, at=when, event_id=f"e{i}", transaction_id=f"t{i}")
+        got.append(out.details["rules"]["bday"])
+    frame = pl.DataFrame(
+        [
+            {
+                "member_id": m,
+                "occurred_at": start + dt.timedelta(minutes=mi * 3),
+                "birthday": born[m],
+            }
+            for m, mi, _ in stream
+        ],
+        schema={
+            "member_id": pl.String,
+            "occurred_at": pl.Datetime("us", "UTC"),
+            "birthday": pl.Date,
+        },
+    )
+    bulk = frame.with_columns(purchase_flags_expr(zone=zone)).with_columns(
+        bday.points_expr().alias("p")
+    )
+    assert bulk["p"].to_list() == got
+    firsts = bulk["is_first_purchase"].to_list()
+    seen: set[str] = set()
+    for (member, _, _), flag in zip(stream, firsts, strict=True):
+        assert flag == (member not in seen)
+        seen.add(member)

@@ -59,6 +59,7 @@ __all__ = [
     "TierMultiplier",
     "WelcomeBonus",
     "money_units",
+    "purchase_flags_expr",
     "round_ratio_expr",
     "running_cap_expr",
 ]
@@ -179,6 +180,27 @@ def _line_facts(ctx: EarnContext) -> list[tuple[Decimal, str | None, str | None]
     if ctx.items:
         return [(item.amount, item.sku, item.category) for item in ctx.items]
     return [(ctx.amount, None, None)]
+
+
+def purchase_flags_expr(
+    *, member: str = "member_id", birthday: str = "birthday", zone: str = "UTC"
+) -> list[pl.Expr]:
+    """The facts columns of the bulk earning frame that depend on a member's history:
+    ``is_first_purchase`` and ``is_first_in_birthday_month``, as the engine derives them.
+
+    The frame holds purchases of many members in processing order, with columns ``member``,
+    ``occurred_at`` (``Datetime`` with a time zone) and ``birthday`` (``Date``, nullable).
+    Birthday months are read in the program's time zone ``zone``. (``has_referrer`` comes from
+    enrolment data: whether the member's referrer was enrolled at the first purchase.)
+    """
+    local = pl.col("occurred_at").dt.convert_time_zone(zone)
+    first = pl.int_range(pl.len()).over(member) == 0
+    in_month = (local.dt.month() == pl.col(birthday).dt.month()).fill_null(False)
+    rank = in_month.cast(pl.Int32).cum_sum().over([pl.col(member), local.dt.year()])
+    return [
+        first.alias("is_first_purchase"),
+        (in_month & (rank == 1)).alias("is_first_in_birthday_month"),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
