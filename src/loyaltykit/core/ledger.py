@@ -33,9 +33,12 @@ class EntryKind(enum.StrEnum):
     ADJUST = "adjust"
     """Manual adjustment with a reason (either sign)."""
     DEBT = "debt"
-    """Points owed: a reversal that exceeded what was left, settled from later earnings."""
+    """Points owed: a reversal that exceeded what was left, settled from later earnings.
+
+    Negative when the debt is incurred; positive (next to a ``settle`` entry) when later earnings
+    pay it back, so that minus the sum of a member's ``debt`` entries is what they still owe."""
     SETTLE = "settle"
-    """Later earnings applied to an outstanding debt."""
+    """Later earnings applied to an outstanding debt: taken from the new batch (negative)."""
 
 
 @attrs.frozen(kw_only=True)
