@@ -112,6 +112,24 @@ def test_borrowed_engine_is_shared_and_not_disposed(pg_schema: str) -> None:
     assert isinstance(store, PostgresStore)
     assert store.engine is engine
     store.close()
+    # even an engine set to autocommit gets atomic units
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with_options = PostgresStore(autocommit, schema=pg_schema)
+    with_options.migrate()
+
+    class RolledBackError(Exception):
+        pass
+
+    def add_then_fail() -> None:
+        with with_options.unit("m1") as u:
+            assert u.counter_add("c", 5, None)
+            raise RolledBackError
+
+    with pytest.raises(RolledBackError):
+        add_then_fail()
+    with with_options.unit("m1") as u:
+        assert u.counter_value("c") == 0
+    with_options.close()
     # the application's engine keeps working after the store is closed
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1

@@ -92,8 +92,11 @@ def _open(target: Any) -> LedgerStore:
 
 
 def _is_sqlalchemy_engine(target: Any) -> bool:
-    cls = type(target)
-    return cls.__module__.startswith("sqlalchemy") and cls.__name__ == "Engine"
+    # without importing SQLAlchemy (an optional extra); subclasses such as OptionEngine count
+    return any(
+        cls.__module__.startswith("sqlalchemy") and cls.__name__ == "Engine"
+        for cls in type(target).__mro__
+    )
 
 
 def _hide_password(url: str) -> str:

@@ -683,7 +683,6 @@ class PostgresStore:
                 f"({_engine_url(engine)}); for SQLite use SQLiteStore(path)"
             )
         self._engine = engine
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._schema = schema
         prefix = f'"{schema}".' if schema else ""
         self._names = {name: f"{prefix}loyaltykit_{name}" for name in _sql.TABLES}
@@ -736,7 +735,13 @@ class PostgresStore:
                 # connections inherited over fork belong to the parent; start a fresh pool
                 self._engine.dispose(close=False)
         try:
-            conn = (self._autocommit if autocommit else self._engine).connect()
+            conn = self._engine.connect()
+            # Units run in READ COMMITTED whatever the engine's default (one handed over with
+            # AUTOCOMMIT would otherwise make them non-atomic); single-statement store-wide
+            # reads run in autocommit, which saves the BEGIN and ROLLBACK round trips. Set on
+            # the connection (client-side only), as chained engine options do not override an
+            # engine's AUTOCOMMIT with psycopg.
+            conn.execution_options(isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED")
         except sa_exc.DBAPIError as exc:
             raise StoreError(
                 f"{self._where()}: cannot connect ({_first_line(exc)}); check the host, port, "
