@@ -20,6 +20,7 @@ from loyaltykit.analytics import (
     touchpoints_before_outcomes,
     win_back_list,
 )
+from loyaltykit.analytics import summary as a_summary
 from loyaltykit.datasets.synthetic import generate
 from loyaltykit.errors import InvalidValueError
 from loyaltykit.schema import FEEDBACK_SCHEMA, INTERACTION_SCHEMA
@@ -225,6 +226,23 @@ def test_profile_on_synthetic_data(synthetic: object) -> None:
     buyers = profile.filter(pl.col("stage") != "prospect")
     assert buyers["segment"].null_count() == 0
     assert buyers["risk_score"].is_between(0, 1).all()
+    # the profile's BTYD columns are those of summary(), and its signals those of churn_signals()
+    btyd = a_summary(data.transactions, observation_end=as_of, time_unit="D")  # type: ignore[attr-defined]
+    assert_frame_equal(
+        buyers.select("customer_id", "frequency", "recency", "T", "monetary_value"),
+        btyd,
+        rel_tol=1e-12,
+    )
+    signals = churn_signals(
+        data.transactions,  # type: ignore[attr-defined]
+        as_of=as_of,
+        feedback=data.feedback,  # type: ignore[attr-defined]
+        interactions=data.interactions,  # type: ignore[attr-defined]
+    )
+    assert_frame_equal(
+        buyers.select("customer_id", *SIGNALS, "risk_score"),
+        signals.select("customer_id", *SIGNALS, "risk_score"),
+    )
     prospects = profile.filter(pl.col("stage") == "prospect")
     assert prospects["revenue"].null_count() == prospects.height
     lazy = customer_profile(data.transactions.lazy(), as_of=as_of, extra=[clv.lazy()])  # type: ignore[attr-defined]

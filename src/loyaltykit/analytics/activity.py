@@ -16,6 +16,8 @@ from loyaltykit.protocols import FrameT
 __all__ = ["ACTIVITY_COLUMNS", "customer_activity"]
 
 _DAY_US = 86_400_000_000
+_DAY = "__day"
+_FIRST_REVENUE = "__first_day_revenue"
 
 ACTIVITY_COLUMNS = (
     "first_purchase",
@@ -30,6 +32,77 @@ ACTIVITY_COLUMNS = (
     "last_gap_days",
 )
 """The columns :func:`customer_activity` adds after the customer id."""
+
+
+def _days(
+    lf: pl.LazyFrame,
+    *,
+    as_of: DateLike,
+    owner: str,
+    customer_id: str,
+    timestamp: str,
+    amount: str,
+) -> tuple[pl.LazyFrame, int]:
+    """Net purchases per customer and day: customer, ``__day`` (days since 1970, Int32),
+    ``__value`` (net amount) and ``__count`` (purchases), plus the day number of ``as_of``."""
+    rows, as_of_key = _purchase_rows(
+        lf,
+        owner=owner,
+        customer_id=customer_id,
+        timestamp=timestamp,
+        amount=amount,
+        kind="kind",
+        transaction_id="transaction_id",
+        refund_of="refund_of",
+        period="D",
+        cutoff=as_of,
+        cutoff_name="as_of",
+    )
+    days = _net_periods(
+        rows.with_columns((pl.col(_KEY) // _DAY_US).cast(pl.Int32).alias(_KEY)), customer_id
+    ).rename({_KEY: _DAY})
+    return days, as_of_key // _DAY_US
+
+
+def _activity_from_days(days: pl.LazyFrame, today: int, customer_id: str) -> pl.LazyFrame:
+    """The activity table (unsorted) from :func:`_days`, with the first day's revenue as the
+    hidden column ``__first_day_revenue``."""
+    day = pl.col(_DAY)
+    # sorted by day, each customer's group lists its days in order: first/last/second-to-last
+    per_customer = (
+        days.sort(_DAY)
+        .group_by(customer_id)
+        .agg(
+            day.first().alias("__first"),
+            day.last().alias("__last"),
+            day.tail(2).first().alias("__prev"),
+            pl.len().cast(pl.Int64).alias("purchase_days"),
+            pl.col(_COUNT).sum().cast(pl.Int64).alias("orders"),
+            pl.col(_VALUE).sum().alias("revenue"),
+            pl.col(_VALUE).first().alias(_FIRST_REVENUE),
+        )
+    )
+    several = pl.col("purchase_days") > 1
+    return per_customer.select(
+        customer_id,
+        pl.from_epoch("__first", time_unit="d").alias("first_purchase"),
+        pl.from_epoch("__last", time_unit="d").alias("last_purchase"),
+        pl.when(several).then(pl.from_epoch("__prev", time_unit="d")).alias("previous_purchase"),
+        "purchase_days",
+        "orders",
+        "revenue",
+        (today - pl.col("__first")).cast(pl.Int64).alias("tenure_days"),
+        (today - pl.col("__last")).cast(pl.Int64).alias("days_since_last"),
+        pl.when(several)
+        .then((pl.col("__last") - pl.col("__first")) / (pl.col("purchase_days") - 1))
+        .cast(pl.Float64)
+        .alias("mean_gap_days"),
+        pl.when(several)
+        .then(pl.col("__last") - pl.col("__prev"))
+        .cast(pl.Int64)
+        .alias("last_gap_days"),
+        _FIRST_REVENUE,
+    )
 
 
 def customer_activity(
@@ -57,51 +130,13 @@ def customer_activity(
           ``last_gap_days`` (days between the last two purchase days, null likewise).
     """
     owner = "customer_activity"
-    lf = as_lazy(transactions, owner, "transactions")
-    rows, as_of_key = _purchase_rows(
-        lf,
+    days, today = _days(
+        as_lazy(transactions, owner, "transactions"),
+        as_of=as_of,
         owner=owner,
         customer_id=customer_id,
         timestamp=timestamp,
         amount=amount,
-        kind="kind",
-        transaction_id="transaction_id",
-        refund_of="refund_of",
-        period="D",
-        cutoff=as_of,
-        cutoff_name="as_of",
     )
-    today = as_of_key // _DAY_US
-    day = pl.col(_KEY)
-    days = _net_periods(
-        rows.with_columns((pl.col(_KEY) // _DAY_US).cast(pl.Int32).alias(_KEY)), customer_id
-    ).rename({_COUNT: "__orders"})
-    per_customer = days.group_by(customer_id).agg(
-        day.min().alias("__first"),
-        day.max().alias("__last"),
-        day.top_k(2).min().alias("__prev"),
-        pl.len().cast(pl.Int64).alias("purchase_days"),
-        pl.col("__orders").sum().cast(pl.Int64).alias("orders"),
-        pl.col(_VALUE).sum().alias("revenue"),
-    )
-    several = pl.col("purchase_days") > 1
-    out = per_customer.select(
-        customer_id,
-        pl.from_epoch("__first", time_unit="d").alias("first_purchase"),
-        pl.from_epoch("__last", time_unit="d").alias("last_purchase"),
-        pl.when(several).then(pl.from_epoch("__prev", time_unit="d")).alias("previous_purchase"),
-        "purchase_days",
-        "orders",
-        "revenue",
-        (today - pl.col("__first")).cast(pl.Int64).alias("tenure_days"),
-        (today - pl.col("__last")).cast(pl.Int64).alias("days_since_last"),
-        pl.when(several)
-        .then((pl.col("__last") - pl.col("__first")) / (pl.col("purchase_days") - 1))
-        .cast(pl.Float64)
-        .alias("mean_gap_days"),
-        pl.when(several)
-        .then(pl.col("__last") - pl.col("__prev"))
-        .cast(pl.Int64)
-        .alias("last_gap_days"),
-    ).sort(customer_id)
+    out = _activity_from_days(days, today, customer_id).drop(_FIRST_REVENUE).sort(customer_id)
     return like(transactions, out)

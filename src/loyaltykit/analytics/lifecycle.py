@@ -42,7 +42,7 @@ from loyaltykit.analytics._frames import (
     period_start_of,
     timestamp_zone,
 )
-from loyaltykit.analytics.activity import customer_activity
+from loyaltykit.analytics.activity import _FIRST_REVENUE, _activity_from_days, _days
 from loyaltykit.errors import InvalidValueError
 from loyaltykit.protocols import FrameT
 
@@ -120,17 +120,37 @@ def lifecycle(
     """
     th = thresholds or LifecycleThresholds()
     owner = "lifecycle"
-    act = as_lazy(
-        customer_activity(
-            as_lazy(transactions, owner, "transactions"),
-            as_of=as_of,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            amount=amount,
-        ),
-        owner,
-        "transactions",
+    days, today = _days(
+        as_lazy(transactions, owner, "transactions"),
+        as_of=as_of,
+        owner=owner,
+        customer_id=customer_id,
+        timestamp=timestamp,
+        amount=amount,
     )
+    act = _activity_from_days(days, today, customer_id).drop(_FIRST_REVENUE)
+    staged = _stages_from_activity(act, th)
+    if customers is not None:
+        known = as_lazy(customers, owner, "customers")
+        schema = known.collect_schema()
+        check_columns(schema, {customer_id: "customer id"}, owner)
+        if "joined_at" in schema:
+            zone = timestamp_zone(schema, "joined_at", owner)
+            cutoff = period_start_of(as_of, zone, "D", owner, "as_of")
+            joined = period_start(local_naive(pl.col("joined_at"), zone), "D", owner)
+            known = known.filter(joined <= cutoff)
+        prospects = (
+            known.select(pl.col(customer_id).cast(staged.collect_schema()[customer_id]))
+            .unique()
+            .join(staged.select(customer_id), on=customer_id, how="anti")
+            .with_columns(pl.lit("prospect").cast(STAGE_DTYPE).alias("stage"))
+        )
+        staged = pl.concat([staged, prospects], how="diagonal")
+    return like(transactions, staged.sort(customer_id))
+
+
+def _stages_from_activity(act: pl.LazyFrame, th: LifecycleThresholds) -> pl.LazyFrame:
+    """Add ``rhythm_days`` and ``stage`` to an activity table (see the module documentation)."""
     floor = th.min_rhythm_days
     population = (
         pl.col("mean_gap_days").median().fill_null(th.default_rhythm_days).clip(lower_bound=floor)
@@ -164,23 +184,6 @@ def lifecycle(
         .then(pl.lit("loyal"))
         .otherwise(pl.lit("active"))
     )
-    staged = act.with_columns(rhythm.alias("rhythm_days")).with_columns(
+    return act.with_columns(rhythm.alias("rhythm_days")).with_columns(
         stage.cast(STAGE_DTYPE).alias("stage")
     )
-    if customers is not None:
-        known = as_lazy(customers, owner, "customers")
-        schema = known.collect_schema()
-        check_columns(schema, {customer_id: "customer id"}, owner)
-        if "joined_at" in schema:
-            zone = timestamp_zone(schema, "joined_at", owner)
-            cutoff = period_start_of(as_of, zone, "D", owner, "as_of")
-            joined = period_start(local_naive(pl.col("joined_at"), zone), "D", owner)
-            known = known.filter(joined <= cutoff)
-        prospects = (
-            known.select(pl.col(customer_id).cast(staged.collect_schema()[customer_id]))
-            .unique()
-            .join(staged.select(customer_id), on=customer_id, how="anti")
-            .with_columns(pl.lit("prospect").cast(STAGE_DTYPE).alias("stage"))
-        )
-        staged = pl.concat([staged, prospects], how="diagonal").sort(customer_id)
-    return like(transactions, staged)

@@ -12,14 +12,21 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from loyaltykit.analytics._frames import DateLike, as_lazy, check_columns, like
+from loyaltykit.analytics._frames import (
+    TIME_UNITS,
+    DateLike,
+    as_lazy,
+    check_columns,
+    like,
+    unit_micros,
+)
+from loyaltykit.analytics.activity import _FIRST_REVENUE, _activity_from_days, _days
 from loyaltykit.analytics.feedback import latest_feedback
 from loyaltykit.analytics.journeys import touchpoint_paths
 from loyaltykit.analytics.kpis import value_tiers
-from loyaltykit.analytics.lifecycle import LifecycleThresholds, lifecycle
+from loyaltykit.analytics.lifecycle import LifecycleThresholds, _stages_from_activity, lifecycle
 from loyaltykit.analytics.rfm import DEFAULT_SEGMENT_MAP, RFM, SegmentRule
-from loyaltykit.analytics.risk import RiskWeights, churn_signals
-from loyaltykit.analytics.summary import summary
+from loyaltykit.analytics.risk import RiskWeights, _signals
 from loyaltykit.errors import InvalidValueError
 from loyaltykit.protocols import FrameT
 
@@ -70,32 +77,52 @@ def customer_profile(
     """
     owner = "customer_profile"
     tx = as_lazy(transactions, owner, "transactions")
-    risk = as_lazy(
-        churn_signals(
-            tx,
-            as_of=as_of,
-            feedback=feedback,
-            interactions=interactions,
-            weights=weights,
-            thresholds=thresholds,
-            customer_id=customer_id,
-        ),
-        owner,
-        "transactions",
+    th = thresholds or LifecycleThresholds()
+    eager = isinstance(transactions, pl.DataFrame)
+    unit_days = unit_micros(time_unit, owner) / TIME_UNITS["D"]
+    # one netting pass: net purchases per customer and day, then everything from them
+    days, today = _days(
+        tx,
+        as_of=as_of,
+        owner=owner,
+        customer_id=customer_id,
+        timestamp="occurred_at",
+        amount="amount",
     )
-    stages = as_lazy(
-        lifecycle(
-            tx, as_of=as_of, customers=customers, thresholds=thresholds, customer_id=customer_id
-        ),
-        owner,
-        "transactions",
-    )
-    btyd = as_lazy(
-        summary(tx, observation_end=as_of, time_unit=time_unit, customer_id=customer_id),  # type: ignore[arg-type]
-        owner,
-        "transactions",
-    )
-    values = stages.filter(pl.col("stage") != "prospect").select(
+    if eager:
+        days = days.collect().lazy()
+    act = _activity_from_days(days, today, customer_id)
+    staged = _stages_from_activity(act, th)
+    if eager:
+        staged = staged.collect().lazy()  # the RFM edges and value tiers read it again
+    risk = _signals(
+        days,
+        today,
+        staged.drop(_FIRST_REVENUE),
+        as_of=as_of,
+        feedback=feedback,
+        interactions=interactions,
+        recent_days=90,
+        weights=weights or RiskWeights(),
+        thresholds=th,
+        customer_id=customer_id,
+        owner=owner,
+    ).drop("stage", "revenue", "days_since_last", "rhythm_days")
+    frequency = pl.col("purchase_days") - 1
+    repeat_revenue = (pl.col("revenue") - pl.col(_FIRST_REVENUE)).cast(pl.Float64)
+    btyd = [  # the BTYD summary (see loyaltykit.analytics.summary), from the same days
+        frequency.alias("frequency"),
+        (
+            (pl.col("last_purchase") - pl.col("first_purchase")).dt.total_days().cast(pl.Float64)
+            / unit_days
+        ).alias("recency"),
+        (pl.col("tenure_days").cast(pl.Float64) / unit_days).alias("T"),
+        pl.when(frequency > 0)
+        .then(repeat_revenue / frequency)
+        .otherwise(0.0)
+        .alias("monetary_value"),
+    ]
+    values = staged.select(
         customer_id,
         pl.col("days_since_last").alias("recency_days"),
         pl.col("purchase_days").alias("frequency"),
@@ -107,8 +134,15 @@ def customer_profile(
         *(["r_score", "f_score", "m_score", "rfm_cell"]),
         *(["segment"] if segment_map is not None else []),
     )
+    tiers = as_lazy(
+        value_tiers(
+            staged.select(customer_id, "revenue"), value="revenue", thresholds=tier_thresholds
+        ),
+        owner,
+        "transactions",
+    ).select(customer_id, "value_tier")
     profile = (
-        stages.select(
+        staged.select(
             customer_id,
             "first_purchase",
             "last_purchase",
@@ -120,13 +154,19 @@ def customer_profile(
             "mean_gap_days",
             "stage",
             "rhythm_days",
+            *btyd,
         )
-        .join(btyd, on=customer_id, how="left")
         .join(scored, on=customer_id, how="left")
+        .join(tiers, on=customer_id, how="left")
     )
-    profile = as_lazy(
-        value_tiers(profile, value="revenue", thresholds=tier_thresholds), owner, "transactions"
-    )
+    if customers is not None:
+        known = as_lazy(
+            lifecycle(tx.head(0), as_of=as_of, customers=customers, customer_id=customer_id),
+            owner,
+            "customers",
+        ).select(customer_id, "stage")
+        prospects = known.join(profile.select(customer_id), on=customer_id, how="anti")
+        profile = pl.concat([profile, prospects], how="diagonal")
     if feedback is not None:
         fb = as_lazy(
             latest_feedback(
@@ -145,9 +185,7 @@ def customer_profile(
             "interactions",
         ).select(customer_id, "touchpoints", "first_touch", "last_touch", "path")
         profile = profile.join(paths, on=customer_id, how="left")
-    profile = profile.join(
-        risk.drop("stage", "revenue", "days_since_last", "rhythm_days"), on=customer_id, how="left"
-    )
+    profile = profile.join(risk, on=customer_id, how="left")
     names = set(profile.collect_schema().names())
     for i, frame in enumerate(extra):
         other = as_lazy(frame, owner, f"extra[{i}]")

@@ -36,12 +36,11 @@ from loyaltykit.analytics._frames import (
     check_columns,
     like,
     local_naive,
-    period_start_of,
     timestamp_zone,
 )
+from loyaltykit.analytics.activity import _FIRST_REVENUE, _activity_from_days, _days
 from loyaltykit.analytics.feedback import latest_feedback
-from loyaltykit.analytics.lifecycle import LifecycleThresholds, lifecycle
-from loyaltykit.analytics.summary import purchase_periods
+from loyaltykit.analytics.lifecycle import LifecycleThresholds, _stages_from_activity
 from loyaltykit.errors import InvalidValueError
 from loyaltykit.protocols import FrameT
 
@@ -108,30 +107,48 @@ def churn_signals(
     w = weights or RiskWeights()
     th = thresholds or LifecycleThresholds()
     tx = as_lazy(transactions, owner, "transactions")
-    stages = as_lazy(
-        lifecycle(
-            tx,
-            as_of=as_of,
-            thresholds=th,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            amount=amount,
-        ),
-        owner,
-        "transactions",
+    days, today = _days(
+        tx, as_of=as_of, owner=owner, customer_id=customer_id, timestamp=timestamp, amount=amount
     )
-    zone = timestamp_zone(tx.collect_schema(), timestamp, owner)
-    today = period_start_of(as_of, zone, "D", owner, "as_of") // _DAY_US
+    if isinstance(transactions, pl.DataFrame):
+        days = days.collect().lazy()  # used twice below: compute once
+    act = _activity_from_days(days, today, customer_id).drop(_FIRST_REVENUE)
+    stages = _stages_from_activity(act, th)
+    out = _signals(
+        days,
+        today,
+        stages,
+        as_of=as_of,
+        feedback=feedback,
+        interactions=interactions,
+        recent_days=recent_days,
+        weights=w,
+        thresholds=th,
+        customer_id=customer_id,
+        owner=owner,
+    )
+    return like(transactions, out.sort(customer_id))
+
+
+def _signals(
+    days: pl.LazyFrame,
+    today: int,
+    stages: pl.LazyFrame,
+    *,
+    as_of: DateLike,
+    feedback: pl.DataFrame | pl.LazyFrame | None,
+    interactions: pl.DataFrame | pl.LazyFrame | None,
+    recent_days: int,
+    weights: RiskWeights,
+    thresholds: LifecycleThresholds,
+    customer_id: str,
+    owner: str,
+) -> pl.LazyFrame:
+    """The signals and the score (unsorted) from the net purchase days and the stages."""
+    w, th = weights, thresholds
     window_start = today - recent_days + 1  # the recent window holds recent_days days
-    days = as_lazy(
-        purchase_periods(
-            tx, observation_end=as_of, customer_id=customer_id, timestamp=timestamp, amount=amount
-        ),
-        owner,
-        "transactions",
-    ).with_columns(
-        (pl.col("period_start").dt.date().cast(pl.Int32).cast(pl.Int64)).alias("__day"),
-        pl.col("value").cast(pl.Float64),
+    days = days.with_columns(
+        pl.col("__day").cast(pl.Int64), pl.col("__value").cast(pl.Float64).alias("value")
     )
     recent = pl.col("__day") >= window_start
     rates = (
@@ -211,7 +228,7 @@ def churn_signals(
         base = base.with_columns(pl.lit(0.0).alias("complaints"))
     total = sum(attrs.astuple(w))
     score = pl.sum_horizontal([pl.col(s) * getattr(w, s) for s in SIGNALS]) / total
-    out = (
+    return (
         base.with_columns(pl.col(list(SIGNALS)).fill_null(0.0))
         .with_columns(score.alias("risk_score"))
         .select(
@@ -223,9 +240,7 @@ def churn_signals(
             *SIGNALS,
             "risk_score",
         )
-        .sort(customer_id)
     )
-    return like(transactions, out)
 
 
 def win_back_list(

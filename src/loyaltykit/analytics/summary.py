@@ -137,6 +137,7 @@ def purchase_periods(
     kind: str | None = "kind",
     transaction_id: str = "transaction_id",
     refund_of: str = "refund_of",
+    sort: bool = True,
 ) -> FrameT:
     """One row per customer and purchase period, with refunds netted: the input of the summary.
 
@@ -147,7 +148,7 @@ def purchase_periods(
     :returns: columns ``customer_id`` (as named in the input), ``period_start`` (naive
         ``Datetime("us")``, wall-clock time in the data's time zone) and ``value`` (the period's
         net amount, in the input's dtype; ``0`` without an amount column), sorted by customer and
-        period.
+        period unless ``sort=False``.
     """
     owner = "purchase_periods"
     lf = as_lazy(transactions, owner, "transactions")
@@ -172,8 +173,9 @@ def purchase_periods(
             pl.col(_KEY).cast(pl.Datetime("us")).alias("period_start"),
             "value",
         )
-        .sort(customer_id, "period_start")
     )
+    if sort:
+        out = out.sort(customer_id, "period_start")
     return like(transactions, out)
 
 
