@@ -594,6 +594,12 @@ class SQLiteStore:
                 )
             conn.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
             conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            raise StoreError(
+                f"{self._where()}: cannot open it for reading and writing ({exc}); check the "
+                "permissions of the file and its folder"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(
@@ -609,9 +615,15 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreError(
+                    f"{self._where()}: could not take the write lock within {self._timeout:g} s "
+                    f"({exc}); another process holds a long transaction, or raise "
+                    "timeout_seconds"
+                ) from exc
             raise StoreError(
-                f"{self._where()}: could not take the write lock within {self._timeout:g} s "
-                f"({exc}); another process holds a long transaction, or raise timeout_seconds"
+                f"{self._where()}: cannot start a write transaction ({exc}); check that the "
+                "file and its folder are writable"
             ) from exc
 
     # -- schema --
