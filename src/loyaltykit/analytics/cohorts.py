@@ -69,6 +69,7 @@ def cohort_retention(
             as_lazy(transactions, "cohort_retention", "transactions"),
             observation_end=as_of,
             period=period,  # type: ignore[arg-type]
+            sort=False,
             customer_id=customer_id,
             timestamp=timestamp,
             amount=amount,

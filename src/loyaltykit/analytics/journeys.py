@@ -18,8 +18,8 @@ from loyaltykit.analytics._frames import (
     period_start_of,
     timestamp_zone,
 )
-from loyaltykit.analytics.lifecycle import LifecycleThresholds, lifecycle
-from loyaltykit.analytics.summary import purchase_periods
+from loyaltykit.analytics.activity import _activity_from_days, _days
+from loyaltykit.analytics.lifecycle import LifecycleThresholds, _stages_from_activity
 from loyaltykit.errors import InvalidValueError
 from loyaltykit.protocols import FrameT
 
@@ -154,22 +154,28 @@ def journey_funnel(
             owner, "loyal_min_purchase_days", loyal_min_purchase_days, "must be >= 3"
         )
     inter = _until(as_lazy(interactions, owner, "interactions"), as_of, timestamp, owner)
-    days = as_lazy(
-        purchase_periods(
-            as_lazy(transactions, owner, "transactions"),
-            observation_end=as_of,
-            customer_id=customer_id,
-        ),
-        owner,
-        "transactions",
+    days, _ = _days(
+        as_lazy(transactions, owner, "transactions"),
+        as_of=as_of,
+        owner=owner,
+        customer_id=customer_id,
+        timestamp="occurred_at",
+        amount="amount",
     )
-    nth = days.group_by(customer_id).agg(
-        pl.col("period_start").min().alias("first_purchase"),
-        pl.col("period_start").sort().get(1, null_on_oob=True).alias("repeat"),
-        pl.col("period_start")
-        .sort()
-        .get(loyal_min_purchase_days - 1, null_on_oob=True)
-        .alias("loyal"),
+    day = pl.col("__day")
+    # sorted by day, each customer's group lists their purchase days in order
+    nth = (
+        days.sort("__day")
+        .group_by(customer_id)
+        .agg(
+            day.first().alias("first_purchase"),
+            day.get(1, null_on_oob=True).alias("repeat"),
+            day.get(loyal_min_purchase_days - 1, null_on_oob=True).alias("loyal"),
+        )
+        .with_columns(
+            pl.from_epoch(c, time_unit="d").cast(pl.Datetime("us")).alias(c)
+            for c in ("first_purchase", "repeat", "loyal")
+        )
     )
     zone = timestamp_zone(inter.collect_schema(), timestamp, owner)
     touches = inter.group_by(customer_id).agg(
@@ -255,42 +261,79 @@ def touchpoints_before_outcomes(
         local_naive(pl.col(timestamp), zone).alias("__t"),
     )
     tx = as_lazy(transactions, owner, "transactions")
-    days = as_lazy(
-        purchase_periods(tx, observation_end=as_of, customer_id=customer_id), owner, "transactions"
+    days, today = _days(
+        tx,
+        as_of=as_of,
+        owner=owner,
+        customer_id=customer_id,
+        timestamp="occurred_at",
+        amount="amount",
     )
+    if isinstance(transactions, pl.DataFrame):
+        days = days.collect().lazy()
+    act = _activity_from_days(days, today, customer_id)
     window = pl.duration(days=window_days)
+    event = pl.from_epoch(pl.col("__day"), time_unit="d").cast(pl.Datetime("us"))
+    first_day = act.select(customer_id, pl.col("first_purchase").cast(pl.Int32).alias("__first"))
     repeats = (
-        days.with_columns(
-            pl.int_range(pl.len()).over(customer_id, order_by="period_start").alias("__n")
-        )
-        .filter(pl.col("__n") >= 1)
-        .select(customer_id, pl.col("period_start").alias("__event"))
-        .with_row_index("__event_id")
+        days.join(first_day, on=customer_id)
+        .filter(pl.col("__day") > pl.col("__first"))
+        .select(customer_id, event.alias("__event"))
+        .sort("__event")
     )
     n_repeat = repeats.select(pl.len().alias("repeat_events"))
-    before_repeat = (
-        repeats.join(touch, on=customer_id)
-        .filter((pl.col("__t") < pl.col("__event")) & (pl.col("__t") >= pl.col("__event") - window))
-        .group_by("touchpoint")
-        .agg(pl.col("__event_id").n_unique().alias("__repeat_hits"))
-    )
-    stages = as_lazy(
-        lifecycle(tx, as_of=as_of, thresholds=thresholds, customer_id=customer_id),
-        owner,
-        "transactions",
-    )
-    churned = stages.filter(pl.col("stage") == "lapsed").select(
-        customer_id, pl.col("last_purchase").cast(pl.Datetime("us")).alias("__last")
+    stages = _stages_from_activity(act, thresholds or LifecycleThresholds())
+    churned = (
+        stages.filter(pl.col("stage") == "lapsed")
+        .select(customer_id, pl.col("last_purchase").cast(pl.Datetime("us")).alias("__last"))
+        .sort("__last")
     )
     n_churned = churned.select(pl.len().alias("churned_customers"))
-    before_churn = (
-        churned.join(touch, on=customer_id)
-        .filter(
-            (pl.col("__t") >= pl.col("__last"))
-            & (pl.col("__t") < pl.col("__last") + window + pl.duration(days=1))
+    touch = touch.sort("__t")
+    kinds_list = touch.select(pl.col("touchpoint").unique()).collect().to_series().to_list()
+    repeat_parts = []
+    churn_parts = []
+    for kind in kinds_list:  # a handful of touchpoint kinds, not rows
+        of_kind = touch.filter(pl.col("touchpoint") == kind).select(customer_id, "__t")
+        # latest touchpoint of this kind strictly before each repeat purchase day
+        before = repeats.join_asof(
+            of_kind,
+            left_on="__event",
+            right_on="__t",
+            by=customer_id,
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,  # both sides are sorted above
         )
-        .group_by("touchpoint")
-        .agg(pl.col(customer_id).n_unique().alias("__churn_hits"))
+        repeat_parts.append(
+            before.select(
+                pl.lit(kind).alias("touchpoint"),
+                (pl.col("__t") >= pl.col("__event") - window).sum().alias("__repeat_hits"),
+            )
+        )
+        # earliest touchpoint of this kind on or after the last purchase day of the churned
+        after = churned.join_asof(
+            of_kind,
+            left_on="__last",
+            right_on="__t",
+            by=customer_id,
+            strategy="forward",
+            check_sortedness=False,
+        )
+        churn_parts.append(
+            after.select(
+                pl.lit(kind).alias("touchpoint"),
+                (pl.col("__t") < pl.col("__last") + window + pl.duration(days=1))
+                .sum()
+                .alias("__churn_hits"),
+            )
+        )
+    schema = {"touchpoint": pl.String, "__repeat_hits": pl.UInt32}
+    before_repeat = pl.concat(repeat_parts) if repeat_parts else pl.LazyFrame(schema=schema)
+    before_churn = (
+        pl.concat(churn_parts)
+        if churn_parts
+        else pl.LazyFrame(schema={"touchpoint": pl.String, "__churn_hits": pl.UInt32})
     )
     kinds = touch.select("touchpoint").unique()
     out = (

@@ -250,13 +250,20 @@ def inter_purchase_times(
         owner,
         "transactions",
     )
+    # sorted by customer and day: the previous row is the previous purchase day of the same
+    # customer exactly when the customer id is the same
     day = pl.col("period_start").dt.date()
-    out = per.select(
-        customer_id,
-        (pl.int_range(pl.len()).over(customer_id) + 1).cast(pl.Int64).alias("purchase_number"),
-        day.alias("purchase_day"),
-        (day - day.shift(1).over(customer_id)).dt.total_days().cast(pl.Int64).alias("gap_days"),
-    ).filter(pl.col("gap_days").is_not_null())
+    same = (pl.col(customer_id) == pl.col(customer_id).shift(1)).fill_null(False)
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    run_start = pl.when(~same).then(row).forward_fill()
+    out = (
+        per.with_columns(
+            pl.when(same).then(day - day.shift(1)).dt.total_days().cast(pl.Int64).alias("gap_days"),
+            (row - run_start + 1).alias("purchase_number"),
+        )
+        .filter(pl.col("gap_days").is_not_null())
+        .select(customer_id, "purchase_number", day.alias("purchase_day"), "gap_days")
+    )
     return like(transactions, out)
 
 
@@ -357,10 +364,8 @@ def channel_summary(
     repeat = days_in_channel.group_by(channel).agg(
         (pl.col("__days") > 1).mean().alias("repeat_rate")
     )
-    first = (
-        rows.sort(customer_id, "__local")
-        .group_by(customer_id)
-        .agg(pl.col(channel).first().alias(channel), pl.col(_KEY).n_unique().alias("__days"))
+    first = rows.group_by(customer_id).agg(
+        pl.col(channel).min_by("__local").alias(channel), pl.col(_KEY).n_unique().alias("__days")
     )
     acquired = first.group_by(channel).agg(
         pl.len().cast(pl.Int64).alias("acquired"),
