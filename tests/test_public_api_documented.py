@@ -37,7 +37,8 @@ def public_names() -> list[tuple[str, str]]:
         except ImportError as exc:  # optional extra not installed
             pytest.skip(f"{modname} needs an optional extra: {exc}")
         for name in getattr(module, "__all__", []):
-            out.append((modname, name))
+            if not name.startswith("__"):
+                out.append((modname, name))
     return out
 
 
