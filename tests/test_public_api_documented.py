@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import functools
 import re
 from pathlib import Path
 
@@ -42,10 +43,12 @@ def public_names() -> list[tuple[str, str]]:
     return out
 
 
+@functools.cache
 def docs_text() -> str:
     return "\n".join(p.read_text() for p in DOCS.rglob("*.md") if "_build" not in p.parts)
 
 
+@functools.cache
 def automodules_with_members(text: str) -> set[str]:
     found = set()
     for m in re.finditer(r"automodule:: *([\w.]+)\s*\n((?:[ \t]+:[^\n]*\n)*)", text):
