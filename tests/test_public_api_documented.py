@@ -6,10 +6,10 @@ sentence in backticks), or an ``automodule`` of its module with ``:members:``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
-import functools
 import re
 from pathlib import Path
 
