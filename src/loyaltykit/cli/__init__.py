@@ -1,4 +1,6 @@
-"""The ``loyaltykit`` command line (needs the ``cli`` extra: typer and rich).
+"""The ``loyaltykit`` command line (the full one needs the ``cli`` extra: typer and rich).
+
+Without the extra, :mod:`loyaltykit.cli._minimal` still answers ``--version`` and ``plugins``.
 
 Each group of commands lives in its own module listed in :data:`COMMAND_MODULES`; importing one
 adds its commands to :data:`loyaltykit.cli._app.app`.
@@ -7,6 +9,7 @@ adds its commands to :data:`loyaltykit.cli._app.app`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from typing import Any
 
@@ -14,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "loyaltykit.cli.plugins_cmd",
     "loyaltykit.cli.engine_cmd",
     "loyaltykit.cli.analyze_cmd",
+    "loyaltykit.cli.models_cmd",
 )
 """Modules that add commands to the app, in help order."""
 
@@ -39,7 +43,20 @@ def click_command() -> Any:
     return typer.main.get_command(build_app())
 
 
+def cli_extra_installed() -> bool:
+    """Whether typer and rich (the ``cli`` extra) can be imported."""
+    return (
+        importlib.util.find_spec("typer") is not None
+        and importlib.util.find_spec("rich") is not None
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``loyaltykit`` script."""
+    args = argv if argv is not None else sys.argv[1:]
+    if not cli_extra_installed():
+        from loyaltykit.cli import _minimal
+
+        raise SystemExit(_minimal.run(args))
     app = build_app()
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="loyaltykit")
+    app(args=args, prog_name="loyaltykit")
