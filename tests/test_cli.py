@@ -70,3 +70,36 @@ def test_console_script_runs() -> None:
 def test_usage_errors_exit_2(argv: list[str]) -> None:
     result = runner.invoke(build_app(), argv)
     assert result.exit_code == 2
+
+
+def test_minimal_cli_without_the_extra(
+    capsys: pytest.CaptureFixture[str], plugin_host: PluginHost
+) -> None:
+    from loyaltykit.cli import _minimal
+
+    assert _minimal.run(["plugins", "--all", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    from loyaltykit.default_plugins import DEFAULT_PLUGINS
+
+    assert {p["name"] for p in listed} >= set(DEFAULT_PLUGINS)
+    assert _minimal.run(["plugins", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "[built-in]" in out
+    assert _minimal.run(["analyze", "x.csv"]) == 2
+    assert "pip install 'loyaltykit[cli]'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        _minimal.run(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"loyaltykit {loyaltykit.__version__}"
+
+
+def test_main_falls_back_to_the_minimal_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import loyaltykit.cli as cli
+
+    monkeypatch.setattr(cli, "cli_extra_installed", lambda: False)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["plugins"])
+    assert info.value.code == 0
+    assert "no plugins installed" in capsys.readouterr().out
