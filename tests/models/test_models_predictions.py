@@ -134,6 +134,9 @@ def test_clv_units_are_explicit() -> None:
         customer_lifetime_value(bg, gg, SUMMARY, horizon=12, discount_rate=0.01, time_unit="M")
     out = customer_lifetime_value(bg, gg, SUMMARY, horizon=52, discount_rate=0.002)
     assert "clv_52_weeks" in out.columns
+    lazy = customer_lifetime_value(bg, gg, SUMMARY.lazy(), horizon=52, discount_rate=0.002)
+    assert isinstance(lazy, pl.LazyFrame)
+    assert lazy.collect()["clv_52_weeks"].to_list() == out["clv_52_weeks"].to_list()
     assert clv_column_name(12, None) == "clv_12_periods"
     assert clv_column_name(365, "D") == "clv_365_days"
     assert period_discount_rate(0.1, "Y") == pytest.approx(0.1)
