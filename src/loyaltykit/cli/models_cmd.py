@@ -222,6 +222,5 @@ def clv_command(
         )
     console.print(report)
     console.print(
-        f"{customers.height:,} customers scored; {clv_col} total {total_clv:,.0f}; "
-        f"written to {out}"
+        f"{customers.height:,} customers scored; {clv_col} total {total_clv:,.0f}; written to {out}"
     )
