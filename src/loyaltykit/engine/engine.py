@@ -235,7 +235,8 @@ class Balance:
     """A member's points as of a time.
 
     ``total = available + pending + overdue - debt``, and ``total`` is the sum of the member's
-    entries up to ``as_of``.
+    entries up to ``as_of``. Under ``inactivity`` expiry, batches carry their current expiry
+    date (it moves later with each activity), also when ``as_of`` is in the past.
     """
 
     member_id: str
