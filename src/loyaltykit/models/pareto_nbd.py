@@ -249,10 +249,10 @@ class ParetoNBD(BTYDModel):
         return ll, g
 
     def _initial(self, data: Arrays) -> FloatArray:
-        # alpha = beta (the hypergeometric argument is then 0) on the scale of the data's T
+        # r / alpha ~ the mean purchase rate; alpha = beta, where the hypergeometric argument is 0
         w = data["weights"]
-        mean_t = float(w @ data["T"]) / float(w.sum())
-        return np.array([0.5, mean_t, 0.5, mean_t])
+        rate = max(float(w @ data["frequency"]) / max(float(w @ data["T"]), 1e-12), 1e-6)
+        return np.array([0.5, 0.5 / rate, 0.5, 0.5 / rate])
 
     # ---------------------------------------------------------------- predictions
 
