@@ -158,9 +158,9 @@ class BetaGeo(BTYDModel):
         w = data["weights"]
         x, T = data["frequency"], data["T"]
         rate = max(float(w @ x) / max(float(w @ T), 1e-12), 1e-6)
-        # r / alpha ~ purchase rate; moderate heterogeneity; a / (a + b) ~ 0.3
+        # r / alpha ~ the mean purchase rate; a and b at values typical of retail data
         r = 0.5
-        return np.array([r, r / rate, 1.0, 2.0])
+        return np.array([r, r / rate, 0.8, 2.5])
 
     # ---------------------------------------------------------------- predictions (arrays)
 
