@@ -36,7 +36,15 @@ from typing import Any
 
 import polars as pl
 
-from _common import Measurement, Report, bench_parser, measure, synthetic_data
+from _common import (
+    Measurement,
+    Report,
+    bench_parser,
+    measure,
+    measure_memory,
+    synthetic_data,
+    time_call,
+)
 from loyaltykit import analytics as a
 
 MB = 1024 * 1024
@@ -47,6 +55,24 @@ def to_pandas(frame: pl.DataFrame) -> Any:
     import pandas as pd
 
     return pd.DataFrame({c: frame.get_column(c).to_numpy() for c in frame.columns})
+
+
+def interleaved(
+    variants: list[tuple[str, Any]], *, rounds: int, warmup: int, memory: set[str]
+) -> list[Measurement]:
+    """Time the variants in alternation, round after round, so that the load of a shared
+    machine falls on all of them alike; the same-run ratios then compare like with like.
+    Peak memory (for the names in ``memory``) is measured first, in a separate run."""
+    mems = {name: measure_memory(fn) for name, fn in variants if name in memory}
+    for _ in range(warmup):
+        for _, fn in variants:
+            fn()
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
+    for _ in range(rounds):
+        for name, fn in variants:
+            seconds, _ = time_call(fn)
+            times[name].append(seconds)
+    return [Measurement(name=n, times=times[n], memory=mems.get(n)) for n, _ in variants]
 
 
 def floor(tx: pl.DataFrame) -> pl.DataFrame:
@@ -102,29 +128,19 @@ def main() -> None:
     memory = not args.no_memory
     input_mb = sum(f.estimated_size() for f in (tx, fb, inter, customers)) / MB
 
-    # -- 1. summary: ours, the floor, the peer --------------------------------------------
+    # -- 1. summary: ours, the floor, the peer (interleaved) ------------------------------
     report = Report("analytics: per-customer summary", args)
     rep, warm = args.repeat, args.warmup
-    m_floor = measure(
-        "polars group_by count/min/max/sum (floor)", lambda: floor(tx), repeat=rep, warmup=warm
-    )
-    m_ours = measure(
-        "loyaltykit.summary (refunds netted)",
-        lambda: a.summary(tx, observation_end=end),
-        repeat=rep,
-        warmup=warm,
-        memory=memory,
-    )
-    m_unsorted = measure(
-        "loyaltykit.summary, sort=False",
-        lambda: a.summary(tx, observation_end=end, sort=False),
-        repeat=rep,
-        warmup=warm,
-    )
-    report.add(m_floor)
-    report.add(m_ours, reference=m_floor)
-    report.add(m_unsorted, reference=m_floor)
     ours = a.summary(tx, observation_end=end)
+    variants: list[tuple[str, Any]] = [
+        ("polars group_by count/min/max/sum (floor)", lambda: floor(tx)),
+        ("loyaltykit.summary (refunds netted)", lambda: a.summary(tx, observation_end=end)),
+        (
+            "loyaltykit.summary, sort=False",
+            lambda: a.summary(tx, observation_end=end, sort=False),
+        ),
+    ]
+    peer_fn = None
     if not args.no_peer:
         try:
             from lifetimes.utils import summary_data_from_transaction_data
@@ -140,7 +156,7 @@ def main() -> None:
             )
             obs_end = dt.datetime(end.year, end.month, end.day)
 
-            def peer() -> Any:
+            def peer_fn() -> Any:
                 return summary_data_from_transaction_data(
                     purchases,
                     "customer_id",
@@ -150,16 +166,24 @@ def main() -> None:
                     freq="D",
                 )
 
-            m_peer = measure(
-                "lifetimes summary_data_from_transaction_data (peer)",
-                peer,
-                repeat=max(1, rep - 1),
-                warmup=0,
-            )
-            report.add(m_peer)
-            report.add(m_ours, reference=m_peer)
-            report.add(m_unsorted, reference=m_peer)
-            report.note(check_against_lifetimes(ours, peer(), tx))
+            variants.append(("lifetimes summary_data_from_transaction_data (peer)", peer_fn))
+    measured = interleaved(
+        variants,
+        rounds=rep,
+        warmup=warm,
+        memory={"loyaltykit.summary (refunds netted)"} if memory else set(),
+    )
+    m_floor, m_ours, m_unsorted = measured[:3]
+    report.add(m_floor)
+    report.add(m_ours, reference=m_floor)
+    report.add(m_unsorted, reference=m_floor)
+    if peer_fn is not None:
+        m_peer = measured[3]
+        report.add(m_peer)
+        report.add(m_ours, reference=m_peer)
+        report.add(m_unsorted, reference=m_peer)
+        report.note(check_against_lifetimes(ours, peer_fn(), tx))
+    report.note("the variants above ran interleaved, round by round, to share the machine's load")
 
     # -- 2. streaming ---------------------------------------------------------------------
     with tempfile.TemporaryDirectory() as tmp:
