@@ -146,6 +146,21 @@ def test_malformed_event_stops_before_anything_is_written(
     assert not Path(files["db"]).exists()
 
 
+def test_bad_file_leaves_an_existing_ledger_unchanged(files: dict[str, Any]) -> None:
+    head = files["tmp"] / "head.jsonl"
+    write_events(head, files["list"][:60])
+    assert invoke("ingest", files["program"], str(head), "--db", files["db"]).exit_code == 0
+    before = snapshot(files["db"], files["ids"])
+    lines = Path(files["events"]).read_text().splitlines()
+    lines[100] = lines[100].replace('"member_id"', '"member"')
+    bad = files["tmp"] / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    result = invoke("ingest", files["program"], str(bad), "--db", files["db"])
+    assert result.exit_code == 2
+    assert "line 101" in err(result)
+    assert snapshot(files["db"], files["ids"]) == before
+
+
 def test_same_event_id_with_two_payloads_is_refused_up_front(files: dict[str, Any]) -> None:
     events = files["list"]
     clash = json.loads(events[30].to_json())
