@@ -143,6 +143,14 @@ def distinct(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], npt.NDArray[
         uniq, inverse = np.unique(columns[0], return_inverse=True)
         return (uniq,), inverse.ravel().astype(np.intp)
     if len(columns) == 2:
+        if columns[0].size > 100_000:  # hashing beats sorting for large inputs
+            df = pl.DataFrame({"a": columns[0], "b": columns[1]})
+            uniq = df.unique().with_row_index("i")
+            inv = df.join(uniq, on=["a", "b"], how="left", maintain_order="left")
+            return (
+                (uniq.get_column("a").to_numpy(), uniq.get_column("b").to_numpy()),
+                inv.get_column("i").to_numpy().astype(np.intp),
+            )
         key = columns[0] + 1j * columns[1]  # complex numbers sort by (real, imag)
         uniq_c, inverse = np.unique(key, return_inverse=True)
         return (uniq_c.real.copy(), uniq_c.imag.copy()), inverse.ravel().astype(np.intp)
@@ -337,7 +345,7 @@ class BTYDModel:
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"maxiter": self.max_iterations, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
+            options={"maxiter": self.max_iterations, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20},
         )
         x = np.asarray(res.x, dtype=np.float64)
         fx, gx = float(res.fun), np.asarray(res.jac, dtype=np.float64)
@@ -397,9 +405,10 @@ class BTYDModel:
                 "parameters (e.g. no repeat purchases, or no variation). Use more data, "
                 "penalizer_coef=0.001, or a simpler model"
             )
-        ll, _ = self._loglik(params, data, False)
+        with np.errstate(all="ignore"):
+            total, _ = self._total(params, data)
         self._params = dict(zip(self.param_names, (float(v) for v in params), strict=True))
-        self._log_likelihood = float(data["weights"] @ ll)
+        self._log_likelihood = float(total)
         self._n_obs = n_obs
         self._convergence = Convergence(
             success=bool(res.success) or gnorm <= 1e-4,

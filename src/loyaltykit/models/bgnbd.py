@@ -92,28 +92,61 @@ class BetaGeo(BTYDModel):
         )
         x, tx, T, w = data["frequency"], data["recency"], data["T"], data["weights"]
         k = int(data["_first_death"][0])
-        rx = r + x
-        log_at = np.log(alpha + T)
-        # rows that cannot have dropped out: only the "still alive" term
-        total -= float(w[:k] @ (rx[:k] * log_at[:k]))
-        g[0] -= float(w[:k] @ log_at[:k])
-        g[1] -= float(w[:k] @ (rx[:k] / (alpha + T[:k])))
-        # the others: log(e^A3 + e^A4) = A3 + softplus(A4 - A3)
-        txd, Td, wd, rxd, lat = tx[k:], T[k:], w[k:], rx[k:], log_at[k:]
-        inv = data["_x_inv"][k:].astype(np.intp)
-        log_bx = np.log(b + xu + sh - 1.0, where=b + xu + sh - 1.0 > 0, out=np.zeros_like(xu))
-        log_ax = np.log(alpha + txd)
-        # clipped: exp() of numbers below -708 gives subnormals, 100 times slower to compute
-        # with, for terms that are 0 to double precision anyway
-        d = np.maximum(np.log(a) - log_bx[inv] - rxd * (log_ax - lat), -700.0)
-        soft = np.logaddexp(0.0, d)
-        total += float(wd @ (soft - rxd * lat))
-        w4 = wd * np.exp(d - soft)  # weight of "dropped out after the last purchase"
-        w3 = wd - w4
-        g[0] += -float(w3 @ lat) - float(w4 @ log_ax)
-        g[1] += -float(w3 @ (rxd / (alpha + Td))) - float(w4 @ (rxd / (alpha + txd)))
-        g[2] += float(w4.sum()) / a
-        g[3] += -float(w4 @ np.exp(-log_bx)[inv])
+        # rows that cannot have dropped out (x = 0): only the "still alive" term
+        lat0 = np.log(alpha + T[:k])
+        total -= float(w[:k] @ ((r + x[:k]) * lat0))
+        g[0] -= float(w[:k] @ lat0)
+        g[1] -= float(w[:k] @ ((r + x[:k]) / (alpha + T[:k])))
+        # the others: log(e^A3 + e^A4) = A3 + softplus(A4 - A3). Large arrays are worked on in
+        # buffers kept for the whole fit (fresh temporaries cost page faults at every call)
+        txd, Td, wd, xd = tx[k:], T[k:], w[k:], x[k:]
+        nd = Td.size
+        if nd == 0:
+            return total, g
+        if "_buf" not in data or data["_buf"].shape[1] != nd:
+            data["_buf"] = np.empty((7, nd))
+        lat, lax, dd, e, t1, w4, rx = data["_buf"]
+        inv = data["_x_inv"][k:].astype(np.intp) if "_x_invp" not in data else data["_x_invp"]
+        data["_x_invp"] = inv
+        bx1 = b + xu + sh - 1.0
+        log_bx = np.log(bx1, where=bx1 > 0, out=np.zeros_like(xu))
+        np.add(xd, r, out=rx)
+        np.add(Td, alpha, out=lat)
+        np.log(lat, out=lat)
+        np.add(txd, alpha, out=lax)
+        np.log(lax, out=lax)
+        # d = log a - log(b + x - 1) - (r + x) (log(alpha + tx) - log(alpha + T))
+        np.subtract(lax, lat, out=dd)
+        np.multiply(dd, rx, out=dd)
+        np.take(log_bx, inv, out=t1)
+        np.add(dd, t1, out=dd)
+        np.subtract(np.log(a), dd, out=dd)
+        # exp() below -708 gives subnormals (slow) for terms that are 0 in double precision
+        np.maximum(dd, -700.0, out=dd)
+        np.abs(dd, out=e)
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # exp(-|d|)
+        np.log1p(e, out=t1)
+        np.maximum(dd, 0.0, out=w4)
+        np.add(w4, t1, out=t1)  # softplus(d)
+        total += float(wd @ t1)
+        np.multiply(rx, lat, out=w4)
+        total -= float(wd @ w4)
+        np.subtract(dd, t1, out=w4)
+        np.exp(w4, out=w4)
+        np.multiply(w4, wd, out=w4)  # weight of "dropped out after the last purchase"
+        sw4 = float(w4.sum())
+        # w3 = wd - w4
+        g[0] += -float(wd @ lat) + float(w4 @ lat) - float(w4 @ lax)
+        np.add(Td, alpha, out=t1)
+        np.divide(rx, t1, out=t1)
+        g[1] += -float(wd @ t1) + float(w4 @ t1)
+        np.add(txd, alpha, out=t1)
+        np.divide(rx, t1, out=t1)
+        g[1] -= float(w4 @ t1)
+        g[2] += sw4 / a
+        np.take(np.exp(-log_bx), inv, out=t1)
+        g[3] -= float(w4 @ t1)
         return total, g
 
     def _prepare_rows(self, arrays: Arrays) -> Arrays:
