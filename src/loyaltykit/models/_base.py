@@ -144,12 +144,12 @@ def distinct(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], npt.NDArray[
         return (uniq,), inverse.ravel().astype(np.intp)
     if len(columns) == 2:
         if columns[0].size > 100_000:  # hashing beats sorting for large inputs
-            df = pl.DataFrame({"a": columns[0], "b": columns[1]})
-            uniq = df.unique().with_row_index("i")
-            inv = df.join(uniq, on=["a", "b"], how="left", maintain_order="left")
+            pairs = pl.DataFrame({"a": columns[0], "b": columns[1]})
+            found = pairs.unique().with_row_index("i")
+            joined = pairs.join(found, on=["a", "b"], how="left", maintain_order="left")
             return (
-                (uniq.get_column("a").to_numpy(), uniq.get_column("b").to_numpy()),
-                inv.get_column("i").to_numpy().astype(np.intp),
+                (found.get_column("a").to_numpy(), found.get_column("b").to_numpy()),
+                joined.get_column("i").to_numpy().astype(np.intp),
             )
         key = columns[0] + 1j * columns[1]  # complex numbers sort by (real, imag)
         uniq_c, inverse = np.unique(key, return_inverse=True)

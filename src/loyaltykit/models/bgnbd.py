@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from scipy.special import betainc, betaln, digamma, gammaln
 
@@ -106,8 +107,9 @@ class BetaGeo(BTYDModel):
         if "_buf" not in data or data["_buf"].shape[1] != nd:
             data["_buf"] = np.empty((7, nd))
         lat, lax, dd, e, t1, w4, rx = data["_buf"]
-        inv = data["_x_inv"][k:].astype(np.intp) if "_x_invp" not in data else data["_x_invp"]
-        data["_x_invp"] = inv
+        if "_x_invp" not in data:
+            data["_x_invp"] = data["_x_inv"][k:].astype(np.intp)
+        inv: npt.NDArray[np.intp] = data["_x_invp"]  # type: ignore[assignment]
         bx1 = b + xu + sh - 1.0
         log_bx = np.log(bx1, where=bx1 > 0, out=np.zeros_like(xu))
         np.add(xd, r, out=rx)
