@@ -201,16 +201,26 @@ class BetaGeo(BTYDModel):
 
     def _palive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         r, alpha, a, b = self._p()
-        mask = self._death_mask(x) > 0
-        with np.errstate(divide="ignore"):
-            log_odds = np.where(
-                mask,
-                np.log(a)
-                - np.log(np.where(mask, b + x + self._shift - 1, 1.0))
-                + (r + x) * (np.log(alpha + T) - np.log(alpha + tx)),
-                -np.inf,
-            )
-        return np.exp(-np.logaddexp(0.0, np.minimum(log_odds, 700.0)))
+        # P(alive) = 1 / (1 + odds), odds = a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)
+        # (no dropout possible without a repeat purchase in BG/NBD: odds 0)
+        out: FloatArray = np.add(alpha, T)
+        np.log(out, out=out)
+        lax: FloatArray = np.add(alpha, tx)
+        np.log(lax, out=lax)
+        np.subtract(out, lax, out=out)
+        np.multiply(out, r + x, out=out)
+        np.add(b + self._shift - 1.0, x, out=lax)
+        mask = lax > 0
+        np.log(lax, where=mask, out=lax)
+        np.subtract(out, lax, out=out)
+        out += np.log(a)
+        np.minimum(out, 700.0, out=out)
+        np.exp(out, out=out)
+        if self._shift == 0:
+            out[x == 0] = 0.0
+        out += 1.0
+        np.reciprocal(out, out=out)
+        return out
 
     def _discounted_purchases(
         self, x: FloatArray, tx: FloatArray, T: FloatArray, times: FloatArray, discounts: FloatArray
