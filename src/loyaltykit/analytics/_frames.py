@@ -150,6 +150,23 @@ def period_start(naive: pl.Expr, period: str, owner: str) -> pl.Expr:
     return naive.dt.truncate(_CALENDAR_PERIODS[period]).dt.epoch("us")
 
 
+def period_number(naive: pl.Expr, period: str, owner: str) -> tuple[pl.Expr, int]:
+    """A compact integer number of the period of each naive timestamp, and its scale.
+
+    ``number x scale`` is the period start in microseconds since the epoch. Fixed periods count
+    periods since the epoch (Int32 from minutes up, Int64 for seconds); weeks, months, quarters
+    and years count the days to their first day (Int32, scale one day). Small integer keys make
+    the grouping by customer and period cheaper than microsecond timestamps.
+    """
+    _check_period(period, owner)
+    if period in _FIXED_PERIODS:
+        size = _FIXED_PERIODS[period]
+        number = naive.dt.epoch("us") // size
+        return (number.cast(pl.Int32) if size >= 60 * _MICROS_PER_SECOND else number), size
+    day = TIME_UNITS["D"]
+    return naive.dt.truncate(_CALENDAR_PERIODS[period]).dt.epoch("d").cast(pl.Int32), day
+
+
 def period_start_of(value: DateLike, zone: str | None, period: str, owner: str, name: str) -> int:
     """Period start (Int64 microseconds, wall-clock) of one date or datetime ``value``.
 

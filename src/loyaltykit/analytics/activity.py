@@ -45,7 +45,7 @@ def _days(
 ) -> tuple[pl.LazyFrame, int]:
     """Net purchases per customer and day: customer, ``__day`` (days since 1970, Int32),
     ``__value`` (net amount) and ``__count`` (purchases), plus the day number of ``as_of``."""
-    rows, as_of_key = _purchase_rows(
+    rows, as_of_key, scale = _purchase_rows(
         lf,
         owner=owner,
         customer_id=customer_id,
@@ -58,10 +58,9 @@ def _days(
         cutoff=as_of,
         cutoff_name="as_of",
     )
-    days = _net_periods(
-        rows.with_columns((pl.col(_KEY) // _DAY_US).cast(pl.Int32).alias(_KEY)), customer_id
-    ).rename({_KEY: _DAY})
-    return days, as_of_key // _DAY_US
+    assert scale == _DAY_US  # period "D": the key counts days since 1970
+    days = _net_periods(rows, customer_id).rename({_KEY: _DAY})
+    return days, as_of_key
 
 
 def _activity_from_days(days: pl.LazyFrame, today: int, customer_id: str) -> pl.LazyFrame:

@@ -29,7 +29,7 @@ from loyaltykit.analytics._frames import (
     check_columns,
     like,
     local_naive,
-    period_start,
+    period_number,
     period_start_of,
     timestamp_zone,
     unit_micros,
@@ -57,10 +57,10 @@ def _purchase_rows(
     period: str,
     cutoff: DateLike,
     cutoff_name: str,
-) -> tuple[pl.LazyFrame, int]:
+) -> tuple[pl.LazyFrame, int, int]:
     """Purchase rows up to ``cutoff``'s period, with refund adjustments appended.
 
-    Columns: customer id, ``__period`` (period start, Int64 microseconds), ``__value`` and
+    Columns: customer id, ``__period`` (the period number of :func:`period_number`), ``__value`` and
     ``__count``. Purchases have count 1; for every refunded purchase one adjustment row follows
     with minus the refunded amount and count -1 when the refunds cover the whole purchase (0
     otherwise). Summing value and count per customer and period (:func:`_net_periods`) gives
@@ -68,7 +68,8 @@ def _purchase_rows(
     held only fully refunded purchases and are dropped. This keeps the refund lookup to the few
     refunded purchases: the purchases themselves are never joined.
 
-    :returns: the lazy frame and the period start (Int64 microseconds) of ``cutoff``.
+    :returns: the lazy frame, the period number of ``cutoff`` and the scale (microseconds per
+        period number).
     """
     schema = lf.collect_schema()
     needed = {customer_id: "customer id", timestamp: "purchase time"}
@@ -83,13 +84,13 @@ def _purchase_rows(
             owner,
         )
     zone = timestamp_zone(schema, timestamp, owner)
-    cutoff_key = period_start_of(cutoff, zone, period, owner, cutoff_name)
-    key = period_start(local_naive(pl.col(timestamp), zone), period, owner)
+    key, scale = period_number(local_naive(pl.col(timestamp), zone), period, owner)
+    cutoff_key = period_start_of(cutoff, zone, period, owner, cutoff_name) // scale
     value = pl.col(amount) if amount is not None else pl.lit(0, pl.Int64)
     rows = lf.with_columns(key.alias(_KEY)).filter(pl.col(_KEY) <= cutoff_key)
     one = pl.lit(1, pl.Int32).alias(_COUNT)
     if not use_kind:
-        return rows.select(customer_id, _KEY, value.alias(_VALUE), one), cutoff_key
+        return rows.select(customer_id, _KEY, value.alias(_VALUE), one), cutoff_key, scale
     assert kind is not None
     purchases = rows.filter(pl.col(kind) == "purchase")
     refunds = rows.filter(pl.col(kind) == "refund")
@@ -114,7 +115,7 @@ def _purchase_rows(
         pl.when(full).then(-1).otherwise(0).cast(pl.Int32).alias(_COUNT),
     )
     base = purchases.select(customer_id, _KEY, value.alias(_VALUE), one)
-    return pl.concat([base, adjustments], how="vertical"), cutoff_key
+    return pl.concat([base, adjustments], how="vertical"), cutoff_key, scale
 
 
 def _net_periods(rows: pl.LazyFrame, customer_id: str) -> pl.LazyFrame:
@@ -152,7 +153,7 @@ def purchase_periods(
     """
     owner = "purchase_periods"
     lf = as_lazy(transactions, owner, "transactions")
-    rows, _ = _purchase_rows(
+    rows, _, scale = _purchase_rows(
         lf,
         owner=owner,
         customer_id=customer_id,
@@ -170,7 +171,7 @@ def purchase_periods(
         .rename({_VALUE: "value"})
         .select(
             customer_id,
-            pl.col(_KEY).cast(pl.Datetime("us")).alias("period_start"),
+            (pl.col(_KEY).cast(pl.Int64) * scale).cast(pl.Datetime("us")).alias("period_start"),
             "value",
         )
     )
@@ -179,7 +180,9 @@ def purchase_periods(
     return like(transactions, out)
 
 
-def _aggregate(rows: pl.LazyFrame, customer_id: str, end_key: int, unit: int) -> pl.LazyFrame:
+def _aggregate(
+    rows: pl.LazyFrame, customer_id: str, end_key: int, scale: int, unit: int
+) -> pl.LazyFrame:
     """Two hash aggregations: periods of each customer, then the customer's figures."""
     key = pl.col(_KEY)
     value = pl.col(_VALUE)
@@ -187,8 +190,9 @@ def _aggregate(rows: pl.LazyFrame, customer_id: str, end_key: int, unit: int) ->
     first = key.min()
     grouped = periods.group_by(customer_id).agg(
         (pl.len() - 1).cast(pl.Int64).alias("frequency"),
-        ((key.max() - first) / unit).alias("recency"),
-        ((end_key - first) / unit).alias("T"),
+        # period numbers -> microseconds (exact in Int64) -> time units
+        ((key.max() - first).cast(pl.Int64) * scale / unit).alias("recency"),
+        ((end_key - first.cast(pl.Int64)) * scale / unit).alias("T"),
         # exact (decimal) repeat revenue: everything but the first period
         (value.sum() - value.min_by(key)).cast(pl.Float64).alias("__repeat_total"),
     )
@@ -247,7 +251,7 @@ def summary(
     owner = "summary"
     unit = unit_micros(time_unit, owner)
     lf = as_lazy(transactions, owner, "transactions")
-    rows, end_key = _purchase_rows(
+    rows, end_key, scale = _purchase_rows(
         lf,
         owner=owner,
         customer_id=customer_id,
@@ -260,7 +264,7 @@ def summary(
         cutoff=observation_end,
         cutoff_name="observation_end",
     )
-    out = _aggregate(rows, customer_id, end_key, unit)
+    out = _aggregate(rows, customer_id, end_key, scale, unit)
     if sort:
         out = out.sort(customer_id)
     if amount is None:
@@ -308,7 +312,7 @@ def calibration_and_holdout(
     unit = unit_micros(time_unit, owner)
     lf = as_lazy(transactions, owner, "transactions")
 
-    def rows(cutoff: DateLike, cutoff_name: str) -> tuple[pl.LazyFrame, int]:
+    def rows(cutoff: DateLike, cutoff_name: str) -> tuple[pl.LazyFrame, int, int]:
         return _purchase_rows(
             lf,
             owner=owner,
@@ -323,8 +327,8 @@ def calibration_and_holdout(
             cutoff_name=cutoff_name,
         )
 
-    cal_rows, cal_key = rows(calibration_end, "calibration_end")
-    all_rows, end_key = rows(observation_end, "observation_end")
+    cal_rows, cal_key, scale = rows(calibration_end, "calibration_end")
+    all_rows, end_key, _ = rows(observation_end, "observation_end")
     if end_key < cal_key:
         raise InvalidValueError(
             owner,
@@ -332,7 +336,7 @@ def calibration_and_holdout(
             observation_end,
             f"must not be before calibration_end ({calibration_end})",
         )
-    cal = _aggregate(cal_rows, customer_id, cal_key, unit).rename(
+    cal = _aggregate(cal_rows, customer_id, cal_key, scale, unit).rename(
         {
             "frequency": "frequency_cal",
             "recency": "recency_cal",
@@ -352,7 +356,7 @@ def calibration_and_holdout(
         .with_columns(
             pl.col("frequency_holdout").fill_null(0),
             pl.col("monetary_value_holdout").fill_null(0.0),
-            pl.lit((end_key - cal_key) / unit, pl.Float64).alias("duration_holdout"),
+            pl.lit((end_key - cal_key) * scale / unit, pl.Float64).alias("duration_holdout"),
         )
         .sort(customer_id)
     )
