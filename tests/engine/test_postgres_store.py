@@ -177,6 +177,7 @@ def test_plain_postgresql_url_uses_psycopg3() -> None:
         ("postgresql+psycopg://lk:hunter2@127.0.0.1:1/test", "cannot connect"),
         ("postgresql+psycopg://postgres@127.0.0.1:5432/no_such_db_lk", "cannot connect"),
         ("postgresql+nosuchdriver://postgres@127.0.0.1/test", "is not usable"),
+        ("postgresql+psycopg2://postgres@127.0.0.1/test", "is not usable|psycopg 3 driver"),
     ],
 )
 def test_bad_urls_give_clear_errors(url: str, message: str) -> None:

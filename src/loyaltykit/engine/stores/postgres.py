@@ -1,8 +1,11 @@
 """The PostgreSQL ledger store, on SQLAlchemy 2 Core with the psycopg 3 driver.
 
 Needs the ``postgres`` extra (``pip install 'loyaltykit[postgres]'``). Give it a URL, or the
-:class:`sqlalchemy.engine.Engine` your application already has: the store borrows connections
-from that engine's pool and never disposes of it.
+:class:`sqlalchemy.engine.Engine` your application already has (with the psycopg 3 driver,
+``postgresql+psycopg://``): the store borrows connections from that engine's pool and never
+disposes of it. SQLAlchemy manages the pool, the connections and the transactions; the
+statements of the hot path go to the psycopg connection underneath, which halves their client-side
+cost.
 
 Concurrency and durability, in short (``docs/howto/engine-stores.md`` has the long form):
 
@@ -46,6 +49,7 @@ from loyaltykit.engine.stores import _sql
 from loyaltykit.errors import StoreError
 
 try:
+    import psycopg
     import sqlalchemy as sa
     from sqlalchemy import exc as sa_exc
 except ImportError as _exc:  # pragma: no cover - depends on the installed extras
@@ -57,6 +61,18 @@ except ImportError as _exc:  # pragma: no cover - depends on the installed extra
 __all__ = ["PostgresStore", "PostgresUnit"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+_DBErrors = (sa_exc.DBAPIError, psycopg.Error)
+"""What a failing statement raises: through SQLAlchemy, or from the driver's cursor."""
+
+
+def _pyformat(sql: str) -> str:
+    """``:name`` placeholders as psycopg's ``%(name)s`` (the statements hold no other ``%``)."""
+    if "%" in sql:  # pragma: no cover - a programming error in the templates
+        raise AssertionError(f"unexpected % in SQL template: {sql}")
+    return _NAMED.sub(r"%(\1)s", sql)
+
 
 _BATCH_COLUMNS = (
     "id, member_id, event_id, transaction_id, source, points, remaining, earned_at,"
@@ -327,8 +343,8 @@ class PostgresUnit:
         states: dict[str, str | None],
     ) -> None:
         self._store = store
-        self._conn = conn
-        self._q = store._q
+        self._conn: psycopg.Connection[Any] = _driver(conn)
+        self._q = store._sql
         self._members = member_ids
         self._states = states
         self._events: dict[str, EventRecord] = {}
@@ -352,7 +368,7 @@ class PostgresUnit:
                 "open the unit with every member it writes"
             )
 
-    def _run(self, key: str, params: dict[str, Any]) -> sa.CursorResult[Any]:
+    def _run(self, key: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
         return self._conn.execute(self._q[key], params)
 
     # -- idempotency --
@@ -360,7 +376,7 @@ class PostgresUnit:
         """See :meth:`StoreUnit.get_event <loyaltykit.engine.store.StoreUnit.get_event>`."""
         if event_id in self._events:
             return self._events[event_id]
-        row = self._run("get_event", {"event_id": event_id}).first()
+        row = self._run("get_event", {"event_id": event_id}).fetchone()
         return None if row is None else _event(row)
 
     def put_event(self, record: EventRecord) -> None:
@@ -431,7 +447,7 @@ class PostgresUnit:
         """See :meth:`StoreUnit.get_purchase <loyaltykit.engine.store.StoreUnit.get_purchase>`."""
         if transaction_id in self._purchases:
             return self._purchases[transaction_id]
-        row = self._run("get_purchase", {"transaction_id": transaction_id}).first()
+        row = self._run("get_purchase", {"transaction_id": transaction_id}).fetchone()
         return None if row is None else _purchase(row)
 
     def put_purchase(self, record: PurchaseRecord) -> None:
@@ -477,9 +493,8 @@ class PostgresUnit:
         """See :meth:`StoreUnit.activity_totals
         <loyaltykit.engine.store.StoreUnit.activity_totals>` (summed exactly, as NUMERIC)."""
         self._check(member_id)
-        row: Sequence[Any] = self._run(
-            "activity", {"member_id": member_id, "start": start, "end": end}
-        ).one()
+        row = self._run("activity", {"member_id": member_id, "start": start, "end": end}).fetchone()
+        assert row is not None  # an aggregate always returns one row
         spend, points, visits = Decimal(row[0]), int(row[1]), int(row[2])
         for a in self._activity:
             if a.member_id == member_id and start <= a.occurred_at <= end:
@@ -491,7 +506,7 @@ class PostgresUnit:
     # -- counters (written at once: their caps are checked by the database) --
     def counter_value(self, name: str) -> int:
         """See :meth:`StoreUnit.counter_value <loyaltykit.engine.store.StoreUnit.counter_value>`."""
-        row = self._run("counter_value", {"name": name}).first()
+        row = self._run("counter_value", {"name": name}).fetchone()
         return 0 if row is None else int(row[0])
 
     def counter_add(self, name: str, amount: int, cap: int | None) -> bool:
@@ -501,7 +516,7 @@ class PostgresUnit:
         take turns; a concurrent add is re-checked against the cap after it commits.
         """
         result = self._run("counter_add", {"name": name, "amount": amount, "cap": cap})
-        return result.first() is not None
+        return result.fetchone() is not None
 
     # -- commit --
     def _flush(self) -> None:
@@ -591,7 +606,8 @@ class PostgresUnit:
             )
         if not parts:
             return
-        row: Sequence[Any] = self._conn.execute(self._store._flush_sql(tuple(parts)), params).one()
+        row = self._conn.execute(self._store._flush_sql(tuple(parts)), params).fetchone()
+        assert row is not None  # the final SELECT always returns one row
         checked = [p for p in parts if _FLUSH_PARTS[p][1]]
         written = dict(zip(checked, row, strict=False)) if checked else {}
         self._verify(written)
@@ -622,6 +638,14 @@ class PostgresUnit:
 # --------------------------------------------------------------------------------------------
 
 
+def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy connection (statements of the hot path go
+    straight to it; SQLAlchemy keeps the pool and the transaction)."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
 def _engine_url(engine: sa.Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
@@ -631,7 +655,8 @@ class PostgresStore:
 
     :param target: a URL (``postgresql+psycopg://user:pass@host:5432/db``; a plain
         ``postgresql://`` URL is given the psycopg 3 driver), or an existing SQLAlchemy
-        :class:`~sqlalchemy.engine.Engine` on PostgreSQL, whose pool the store then shares.
+        :class:`~sqlalchemy.engine.Engine` on PostgreSQL with the psycopg 3 driver, whose pool
+        the store then shares.
     :param schema: a PostgreSQL schema to keep the tables in (created by :meth:`migrate`);
         ``None`` (default) uses the connection's ``search_path``, usually ``public``.
     :param engine_options: keyword arguments for :func:`sqlalchemy.create_engine` when ``target``
@@ -657,7 +682,7 @@ class PostgresStore:
             url = _with_psycopg(target)
             try:
                 engine = sa.create_engine(url, **(engine_options or {}))
-            except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ValueError) as exc:
+            except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
                 raise StoreError(
                     f"PostgreSQL URL {_safe(target)!r} is not usable ({exc}); write it as "
                     "postgresql+psycopg://user:password@host:5432/database"
@@ -682,23 +707,31 @@ class PostgresStore:
                 f"PostgresStore needs a PostgreSQL database, got a {engine.dialect.name!r} engine "
                 f"({_engine_url(engine)}); for SQLite use SQLiteStore(path)"
             )
+        if engine.dialect.driver != "psycopg":
+            if self._owns_engine:
+                engine.dispose()
+            raise StoreError(
+                f"PostgresStore runs on the psycopg 3 driver, got {engine.dialect.driver!r} "
+                f"({_engine_url(engine)}); create the engine from a postgresql+psycopg:// URL"
+            )
         self._engine = engine
         self._schema = schema
         prefix = f'"{schema}".' if schema else ""
         self._names = {name: f"{prefix}loyaltykit_{name}" for name in _sql.TABLES}
         self._q = {key: sa.text(t.format(**self._names)) for key, t in _TEMPLATES.items()}
-        self._flush_sqls: dict[tuple[str, ...], sa.TextClause] = {}
+        self._sql = {key: _pyformat(t.format(**self._names)) for key, t in _TEMPLATES.items()}
+        self._flush_sqls: dict[tuple[str, ...], str] = {}
         self._pid = os.getpid()
         self._ready = False
         self._closed = False
 
-    def _flush_sql(self, parts: tuple[str, ...]) -> sa.TextClause:
+    def _flush_sql(self, parts: tuple[str, ...]) -> str:
         """The one statement writing the buffered rows of a unit (built once per combination)."""
         found = self._flush_sqls.get(parts)
         if found is None:
             ctes = ", ".join(f"{p} AS ({_FLUSH_PARTS[p][0].format(**self._names)})" for p in parts)
             outputs = [f"({_FLUSH_PARTS[p][1]})" for p in parts if _FLUSH_PARTS[p][1]]
-            found = sa.text(f"WITH {ctes} SELECT {', '.join(outputs) or '1'}")
+            found = _pyformat(f"WITH {ctes} SELECT {', '.join(outputs) or '1'}")
             self._flush_sqls[parts] = found
         return found
 
@@ -843,7 +876,7 @@ class PostgresStore:
                 unit = PostgresUnit(self, conn, members, states)
                 yield unit
                 unit._flush()
-            except sa_exc.DBAPIError as exc:
+            except _DBErrors as exc:
                 trans.rollback()
                 raise StoreError(
                     f"{self._where()}: {_first_line(exc)}; the unit was rolled back"
@@ -853,34 +886,35 @@ class PostgresStore:
                 raise
             try:
                 trans.commit()
-            except sa_exc.DBAPIError as exc:
+            except _DBErrors as exc:
                 raise StoreError(
                     f"{self._where()}: commit failed ({_first_line(exc)}); the unit was rolled back"
                 ) from exc
 
     def _lock(self, conn: sa.Connection, members: tuple[str, ...]) -> dict[str, str | None]:
+        raw = _driver(conn)
         if len(members) == 1:
-            params = {"member_id": members[0]}
-            rows = list(conn.execute(self._q["lock_one"], params))
+            params: dict[str, Any] = {"member_id": members[0]}
+            rows = raw.execute(self._sql["lock_one"], params).fetchall()
             if not rows:
-                rows = list(conn.execute(self._q["relock_one"], params))
+                rows = raw.execute(self._sql["relock_one"], params).fetchall()
         else:
-            params_many = {"member_ids": list(members)}
-            conn.execute(self._q["insert_many"], params_many)
-            rows = list(conn.execute(self._q["lock_many"], params_many))
+            params = {"member_ids": list(members)}
+            raw.execute(self._sql["insert_many"], params)
+            rows = raw.execute(self._sql["lock_many"], params).fetchall()
         states: dict[str, str | None] = {row[0]: row[1] for row in rows}
         if len(states) != len(members):  # pragma: no cover - would be a PostgreSQL bug
             raise StoreError(f"{self._where()}: could not lock members {members}")
         return states
 
     # -- store-wide reads --
-    def _read(self, key: str, params: dict[str, Any]) -> list[sa.Row[Any]]:
+    def _read(self, key: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         # one statement, committed data: autocommit saves the BEGIN and ROLLBACK round trips
         with self._connect(autocommit=True) as conn:
             try:
                 self._require_ready(conn)
-                return list(conn.execute(self._q[key], params))
-            except sa_exc.DBAPIError as exc:
+                return _driver(conn).execute(self._sql[key], params).fetchall()
+            except _DBErrors as exc:
                 raise StoreError(f"{self._where()}: read failed ({_first_line(exc)})") from exc
 
     def member_ids(self) -> list[str]:
