@@ -1,7 +1,8 @@
 """Per-customer summaries for the buy-till-you-die models: frequency, recency, T, monetary value.
 
 The definitions are those of lifetimes' ``summary_data_from_transaction_data`` (and of Fader,
-Hardie & Lee 2005), computed in one polars aggregation:
+Hardie & Lee 2005), computed with two polars hash aggregations (by customer and period, then by
+customer):
 
 * purchases are grouped into calendar ``period``\\ s (days by default, in the time zone of the
   timestamps); several purchases in one period count once, with their amounts summed;
