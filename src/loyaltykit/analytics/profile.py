@@ -122,42 +122,36 @@ def customer_profile(
         .otherwise(0.0)
         .alias("monetary_value"),
     ]
-    values = staged.select(
+    # RFM scores and the value tier are added as columns of the same frame: no joins
+    base = staged.select(
         customer_id,
-        pl.col("days_since_last").alias("recency_days"),
-        pl.col("purchase_days").alias("frequency"),
-        pl.col("revenue").cast(pl.Float64).alias("monetary"),
+        "first_purchase",
+        "last_purchase",
+        "purchase_days",
+        "orders",
+        "revenue",
+        "tenure_days",
+        "days_since_last",
+        "mean_gap_days",
+        "stage",
+        "rhythm_days",
+        *btyd,
+        pl.col("revenue").cast(pl.Float64).alias("__monetary"),
     )
-    model = RFM(segment_map=segment_map, customer_id=customer_id)
-    scored = as_lazy(model.fit(values).score(values), owner, "transactions").select(
-        customer_id,
-        *(["r_score", "f_score", "m_score", "rfm_cell"]),
-        *(["segment"] if segment_map is not None else []),
+    if eager:
+        base = base.collect().lazy()  # read again by the RFM edges and the tiers' cut points
+    model = RFM(
+        segment_map=segment_map,
+        customer_id=customer_id,
+        recency="days_since_last",
+        frequency="purchase_days",
+        monetary="__monetary",
     )
-    tiers = as_lazy(
-        value_tiers(
-            staged.select(customer_id, "revenue"), value="revenue", thresholds=tier_thresholds
-        ),
-        owner,
-        "transactions",
-    ).select(customer_id, "value_tier")
-    profile = (
-        staged.select(
-            customer_id,
-            "first_purchase",
-            "last_purchase",
-            "purchase_days",
-            "orders",
-            "revenue",
-            "tenure_days",
-            "days_since_last",
-            "mean_gap_days",
-            "stage",
-            "rhythm_days",
-            *btyd,
-        )
-        .join(scored, on=customer_id, how="left")
-        .join(tiers, on=customer_id, how="left")
+    scored = as_lazy(model.fit(base).score(base), owner, "transactions").drop(
+        "rfm_score", "__monetary"
+    )
+    profile = as_lazy(
+        value_tiers(scored, value="revenue", thresholds=tier_thresholds), owner, "transactions"
     )
     if customers is not None:
         known = as_lazy(

@@ -244,8 +244,8 @@ def analyze_command(
 ) -> None:
     """Write every customer-analytics table (and plots) for a transaction log.
 
-    Examples: ``loyaltykit analyze sales.csv --out results --timezone Europe/Paris`` or
-    ``loyaltykit analyze --dataset cdnow --out results``.
+    Examples: 'loyaltykit analyze sales.csv --out results --timezone Europe/Paris', or
+    'loyaltykit analyze --dataset cdnow --out results' for the bundled CDNOW data.
     """
     if (transactions is None) == (dataset is None):
         raise fail("give either a TRANSACTIONS file or --dataset (cdnow, cdnow-sample, synthetic)")
