@@ -245,3 +245,17 @@ def test_fast_weighted_totals_equal_row_sums(cls: type[BetaGeo], params: list[fl
     slow_total, slow_grad = BTYDModel._total(model, p, data)
     assert fast_total == pytest.approx(slow_total, rel=1e-12)
     assert fast_grad == pytest.approx(slow_grad, rel=1e-10)
+
+
+def test_distinct_fast_paths_agree_with_sorting() -> None:
+    from loyaltykit.models._base import distinct
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 60, 120_000).astype(np.float64)
+    days = rng.integers(0, 730, 120_000).astype(np.float64)
+    for cols in ((x,), (x, days), (x, days / 7.0)):  # dense codes, dense pairs, hashing
+        parts, inverse = distinct(*cols)
+        for part, col in zip(parts, cols, strict=True):
+            assert np.array_equal(part[inverse], col)
+        expected = np.unique(np.stack(cols, axis=1), axis=0).shape[0]
+        assert parts[0].size == expected

@@ -137,8 +137,46 @@ def compress(arrays: Arrays, keys: Sequence[str], weights: FloatArray | None) ->
     return out
 
 
+def _dense_codes(
+    columns: Sequence[FloatArray],
+) -> tuple[tuple[FloatArray, ...], npt.NDArray[np.intp]] | None:
+    """:func:`distinct` in linear time when the columns hold small non-negative whole numbers
+    (frequencies; T and recency in days), else ``None``."""
+    if not columns or columns[0].size < 50_000:
+        return None
+    sizes = []
+    for col in columns:
+        top = float(col.max()) if col.size else 0.0
+        if col.min() < 0 or top > 10_000_000 or not np.array_equal(col, np.floor(col)):
+            return None
+        sizes.append(int(top) + 1)
+    span = 1
+    for size in sizes:
+        span *= size
+    if span > 20_000_000:
+        return None
+    code = columns[0].astype(np.intp)
+    for col, size in zip(columns[1:], sizes[1:], strict=True):
+        code = code * size + col.astype(np.intp)
+    seen = np.zeros(span, dtype=bool)
+    seen[code] = True
+    present = np.flatnonzero(seen)
+    lookup = np.zeros(span, dtype=np.intp)
+    lookup[present] = np.arange(present.size)
+    parts = []
+    rest = present
+    for size in reversed(sizes[1:]):
+        parts.append((rest % size).astype(np.float64))
+        rest = rest // size
+    parts.append(rest.astype(np.float64))
+    return tuple(reversed(parts)), lookup[code]
+
+
 def distinct(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], npt.NDArray[np.intp]]:
     """Distinct rows of one or two float columns and the inverse index (fast 1-D sorts)."""
+    dense = _dense_codes(columns)
+    if dense is not None:
+        return dense
     if len(columns) == 1:
         uniq, inverse = np.unique(columns[0], return_inverse=True)
         return (uniq,), inverse.ravel().astype(np.intp)
@@ -330,8 +368,9 @@ class BTYDModel:
                 " must be positive and finite"
             )
         x0 = np.log(start)
-        ll0, _ = self._loglik(start, data, False)
-        if not math.isfinite(float(data["weights"] @ ll0)):
+        with np.errstate(all="ignore"):
+            total0, _ = self._total(start, data)
+        if not math.isfinite(total0):
             raise ConvergenceError(
                 f"{self._owner}.fit: the log-likelihood is not finite at the starting values "
                 f"{dict(zip(self.param_names, start.round(6), strict=True))}; pass "
@@ -576,7 +615,13 @@ def read_rft(frame: FrameLike, owner: str, *, with_weights: bool = True) -> Arra
     when frequency is 0, weights non-negative.
     """
     optional = ("weights",) if with_weights else ()
-    a = read_columns(frame, owner, ("frequency", "recency", "T"), optional)
+    names = ("frequency", "recency", "T")
+    if isinstance(frame, dict) and all(isinstance(frame.get(k), np.ndarray) for k in names):
+        # arrays already read (and checked finite) by read_columns
+        a = {k: np.asarray(frame[k], dtype=np.float64) for k in ("frequency", "recency", "T")}
+        a.update({k: np.asarray(frame[k], dtype=np.float64) for k in optional if k in frame})
+    else:
+        a = read_columns(frame, owner, ("frequency", "recency", "T"), optional)
     x, tx, T = a["frequency"], a["recency"], a["T"]
     check_rule(
         owner,

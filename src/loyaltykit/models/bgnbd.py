@@ -152,7 +152,7 @@ class BetaGeo(BTYDModel):
         return total, g
 
     def _prepare_rows(self, arrays: Arrays) -> Arrays:
-        return read_rft(pl.DataFrame(arrays), self._owner, with_weights=False)
+        return read_rft(arrays, self._owner, with_weights=False)
 
     def _death_mask(self, x: FloatArray) -> FloatArray:
         return (x > 0).astype(np.float64) if self._shift == 0 else np.ones_like(x)

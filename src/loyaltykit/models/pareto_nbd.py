@@ -202,7 +202,7 @@ class ParetoNBD(BTYDModel):
         return data
 
     def _prepare_rows(self, arrays: Arrays) -> Arrays:
-        return read_rft(pl.DataFrame(arrays), self._owner, with_weights=False)
+        return read_rft(arrays, self._owner, with_weights=False)
 
     def _core(
         self, params: FloatArray, data: Arrays, gradient: bool
