@@ -321,7 +321,7 @@ class BTYDModel:
         ll, grad = self._loglik(params, data, True)
         assert grad is not None
         w = data["weights"]
-        return float(w @ ll), np.einsum("i,ij->j", w, grad)
+        return float(w @ ll), np.asarray(w @ grad, dtype=np.float64)
 
     def _objective(self, logp: FloatArray, data: Arrays, scale: float) -> tuple[float, FloatArray]:
         params = np.exp(logp)
