@@ -73,3 +73,37 @@ def test_clv_refuses_bad_options(argv: list[str], message: str, tmp_path: Path) 
     result = runner.invoke(build_app(), argv, env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_clv_from_a_file_with_worthless_repeat_purchases(tmp_path: Path) -> None:
+    """A repeat purchase worth 0 (a free item) leaves monetary_value 0: spend 0, no error."""
+    import datetime as dt
+
+    from loyaltykit.datasets import load_cdnow
+
+    tx = load_cdnow(sample=True).drop("sample_id")
+    extra = tx.head(2).with_columns(
+        pl.Series("transaction_id", ["free-1", "free-2"]),
+        pl.lit("zz").alias("customer_id"),
+        pl.Series(
+            "occurred_at",
+            [dt.datetime(1997, 2, 1, tzinfo=dt.UTC), dt.datetime(1997, 3, 1, tzinfo=dt.UTC)],
+        ).cast(tx.schema["occurred_at"]),
+        pl.Series("amount", ["12.00", "0.00"]).cast(tx.schema["amount"]),
+    )
+    source = tmp_path / "sales.parquet"
+    pl.concat([tx, extra]).write_parquet(source)
+    out = tmp_path / "clv.csv"
+    result = runner.invoke(
+        build_app(),
+        ["clv", str(source), "--as-of", "1997-09-30", "--out", str(out)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    scores = pl.read_csv(out, schema_overrides={"customer_id": pl.String})
+    zz = scores.filter(pl.col("customer_id") == "zz")
+    assert zz["frequency"][0] == 1
+    assert zz["monetary_value"][0] == 0.0
+    assert zz["clv_52_weeks"][0] == 0.0
+    assert scores["clv_52_weeks"].is_finite().all()
+    assert scores.height == 2358

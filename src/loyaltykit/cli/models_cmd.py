@@ -136,6 +136,7 @@ def clv_command(
         GammaGamma,
         ModifiedBetaGeo,
         ParetoNBD,
+        clv_column_name,
         customer_lifetime_value,
         period_discount_rate,
         value_tiers,
@@ -161,16 +162,25 @@ def clv_command(
         repeat = customers.filter((pl.col("frequency") > 0) & (pl.col("monetary_value") > 0))
         spend = GammaGamma().fit(repeat)
         scored = fitted.expected_purchases(horizon, fitted.probability_alive(customers))
-        usable = (pl.col("frequency") == 0) | (pl.col("monetary_value") > 0)
-        scored = scored.with_columns(
-            pl.when(usable).then("monetary_value").otherwise(0.0).alias("monetary_value")
-        )
         rate = period_discount_rate(annual_discount, unit)
+        # discounted expected transactions (CLV at one unit of spend), times the expected spend;
+        # repeat buyers whose purchases were worth nothing (free items, full refunds) spend 0
+        clv_col = clv_column_name(horizon, unit)
         scored = customer_lifetime_value(
-            fitted, spend, scored, horizon=horizon, discount_rate=rate, time_unit=unit
+            fitted, 1.0, scored, horizon=horizon, discount_rate=rate, time_unit=unit, name=clv_col
+        )
+        usable = (pl.col("frequency") == 0) | (pl.col("monetary_value") > 0)
+        spend_frame = spend.expected_spend(
+            scored.select("frequency", pl.when(usable).then("monetary_value").otherwise(1.0))
+        )
+        assert isinstance(spend_frame, pl.DataFrame)
+        scored = scored.with_columns(
+            pl.when(usable)
+            .then(pl.col(clv_col) * spend_frame.get_column("expected_spend"))
+            .otherwise(0.0)
+            .alias(clv_col)
         )
         assert isinstance(scored, pl.DataFrame)  # eager in, eager out
-        clv_col = scored.columns[-1]
         if cuts:
             tiered = value_tiers(scored, value=clv_col, quantiles=cuts)
             scored = scored.join(tiered.select("customer_id", "clv_tier"), on="customer_id")

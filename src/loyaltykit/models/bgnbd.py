@@ -19,6 +19,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import betainc, betaln, digamma, gammaln
 
+from loyaltykit.errors import ModelInputError
 from loyaltykit.models._base import (
     Arrays,
     BTYDModel,
@@ -256,9 +257,7 @@ class BetaGeo(BTYDModel):
         :param ahead: how far past ``T`` to look, in the data's time unit (``0``: at ``T``).
         """
         self._p()
-        if ahead < 0:
-            from loyaltykit.errors import ModelInputError
-
+        if not (np.isfinite(ahead) and ahead >= 0):
             raise ModelInputError(f"{self._owner}.probability_alive: ahead={ahead!r} must be >= 0")
 
         def compute(d: Arrays) -> dict[str, FloatArray]:
@@ -347,8 +346,6 @@ class BetaGeo(BTYDModel):
 
 def _check_t(owner: str, t: float) -> None:
     if not (np.isfinite(t) and t >= 0):
-        from loyaltykit.errors import ModelInputError
-
         raise ModelInputError(
             f"{owner}: t={t!r} must be a finite duration >= 0 in the data's time unit"
         )
