@@ -55,12 +55,10 @@ def ours_models(s: pl.DataFrame) -> pl.DataFrame:
     bg = BetaGeo(time_unit="D").fit(s)
     gg = GammaGamma().fit(s.filter(pl.col("monetary_value") > 0))
     out = bg.expected_purchases(STEP_DAYS, bg.probability_alive(s))
-    spend_ok = (pl.col("frequency") == 0) | (pl.col("monetary_value") > 0)
-    out = out.with_columns(pl.when(spend_ok).then("monetary_value").otherwise(None))
-    return customer_lifetime_value(
+    return customer_lifetime_value(  # type: ignore[return-value]
         bg,
         gg,
-        out.with_columns(pl.col("monetary_value").fill_null(0.0)),
+        out,
         horizon=STEP_DAYS * STEPS,
         step=STEP_DAYS,
         discount_rate=DAILY_RATE,
