@@ -397,3 +397,29 @@ def test_summary_without_refunds_matches_a_direct_count(tx: pl.DataFrame) -> Non
         .sort("customer_id")
     )
     assert_frame_equal(out.select("customer_id", "frequency", "recency"), direct)
+
+
+@given(transactions())
+def test_calibration_holdout_properties(tx: pl.DataFrame) -> None:
+    cal_end = dt.date(2024, 2, 15)
+    out = calibration_and_holdout(tx, calibration_end=cal_end, observation_end=END)
+    cal = summary(tx, observation_end=cal_end)
+    # the calibration columns are the summary as of the calibration end
+    assert_frame_equal(
+        out.select("customer_id", "frequency_cal", "recency_cal", "T_cal", "monetary_value_cal"),
+        cal.rename(
+            {
+                "frequency": "frequency_cal",
+                "recency": "recency_cal",
+                "T": "T_cal",
+                "monetary_value": "monetary_value_cal",
+            }
+        ),
+    )
+    assert (out["duration_holdout"] == (END - cal_end).days).all()
+    assert (out["frequency_holdout"] <= (END - cal_end).days).all()
+    assert (out["monetary_value_holdout"] >= 0).all()
+    # holdout purchase days plus calibration purchase days never exceed all purchase days
+    full = summary(tx, observation_end=END).select("customer_id", pl.col("frequency").alias("f"))
+    joined = out.join(full, on="customer_id")
+    assert (joined["frequency_cal"] + joined["frequency_holdout"] <= joined["f"]).all()
