@@ -259,3 +259,68 @@ def test_distinct_fast_paths_agree_with_sorting() -> None:
             assert np.array_equal(part[inverse], col)
         expected = np.unique(np.stack(cols, axis=1), axis=0).shape[0]
         assert parts[0].size == expected
+
+
+@st.composite
+def bgbb_rows(draw: st.DrawFn) -> pl.DataFrame:
+    rows = []
+    for _ in range(draw(st.integers(min_value=1, max_value=6))):
+        n = draw(st.integers(min_value=1, max_value=60))
+        x = draw(st.integers(min_value=0, max_value=n))
+        tx = draw(st.integers(min_value=x, max_value=n)) if x > 0 else 0
+        rows.append((x, tx, n))
+    return pl.DataFrame(rows, schema=["frequency", "recency", "periods"], orient="row")
+
+
+@given(frame=bgbb_rows(), al=positive, be=positive, ga=positive, de=positive)
+def test_bgbb_finite_and_bounded(
+    frame: pl.DataFrame, al: float, be: float, ga: float, de: float
+) -> None:
+    from loyaltykit.models import BetaGeoBetaBinom
+
+    model = BetaGeoBetaBinom.from_params(alpha=al, beta=be, gamma=ga, delta=de)
+    ll = model.individual_log_likelihood(frame)["log_likelihood"].to_numpy()
+    assert np.all(np.isfinite(ll))
+    assert np.all(ll <= 1e-12)  # discrete data: probabilities
+    alive = model.probability_alive(frame)["probability_alive"].to_numpy()
+    assert np.all((alive >= 0) & (alive <= 1 + 1e-12))
+    later = model.probability_alive(frame, ahead=5)["probability_alive"].to_numpy()
+    assert np.all(later <= alive + 1e-12)
+    e1 = model.expected_purchases(1, frame)["expected_purchases"].to_numpy()
+    e5 = model.expected_purchases(5, frame)["expected_purchases"].to_numpy()
+    assert np.all(np.isfinite(e5))
+    assert np.all(e5 >= e1 - 1e-12)
+
+
+@given(al=positive, be=positive, periods=st.integers(min_value=1, max_value=200))
+def test_sbg_survival_is_a_decreasing_probability(al: float, be: float, periods: int) -> None:
+    from loyaltykit.models import ShiftedBetaGeo
+
+    model = ShiftedBetaGeo.from_params(alpha=al, beta=be)
+    curve = model.survival(np.arange(periods + 1, dtype=np.float64))
+    s = curve["survival"].to_numpy()
+    assert s[0] == 1.0
+    assert np.all(np.isfinite(s))
+    assert np.all(np.diff(s) <= 1e-15)
+    assert np.all(s >= 0)
+    rates = curve["retention_rate"].drop_nulls().to_numpy()
+    assert np.all((rates >= 0) & (rates <= 1))
+    assert np.all(np.diff(rates) >= -1e-12)  # retention rises as the cohort sorts itself
+
+
+@given(
+    p=moderate,
+    q=st.floats(min_value=1.05, max_value=50.0),
+    v=moderate,
+    x=st.integers(min_value=1, max_value=5000),
+    m=st.floats(min_value=0.01, max_value=1e5),
+)
+def test_gamma_gamma_spend_shrinks_towards_the_mean(
+    p: float, q: float, v: float, x: int, m: float
+) -> None:
+    model = GammaGamma.from_params(p=p, q=q, v=v)
+    frame = pl.DataFrame({"frequency": [x], "monetary_value": [m]})
+    got = model.expected_spend(frame)["expected_spend"][0]
+    mean = model.mean_spend_
+    assert np.isfinite(got)
+    assert min(mean, m) * (1 - 1e-9) <= got <= max(mean, m) * (1 + 1e-9)

@@ -150,8 +150,9 @@ class ShiftedBetaGeo(BTYDModel):
         if np.any(t < 0) or np.any(t != np.floor(t)):
             raise ModelInputError(f"{self._owner}.survival: periods must be whole numbers >= 0")
         surv = np.exp(betaln(al, be + t) - betaln(al, be))
-        with np.errstate(invalid="ignore"):
-            rate = np.where(t >= 1, (be + t - 1) / (al + be + t - 1), np.nan)
+        rate = np.full(t.shape, np.nan)
+        later = t >= 1
+        rate[later] = (be + t[later] - 1) / (al + be + t[later] - 1)
         return pl.DataFrame(
             {"period": t.astype(np.int64), "survival": surv, "retention_rate": rate}
         ).with_columns(pl.col("retention_rate").fill_nan(None))
