@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-from scipy import stats
+from scipy.special import ndtri
 
 from loyaltykit.analytics._frames import (
     DateLike,
@@ -50,7 +50,7 @@ def nps_group(score: str | pl.Expr = "nps") -> pl.Expr:
 def _z(confidence: float, owner: str) -> float:
     if not 0 < confidence < 1:
         raise InvalidValueError(owner, "confidence", confidence, "must be between 0 and 1")
-    return float(stats.norm.ppf(0.5 + confidence / 2))
+    return float(ndtri(0.5 + confidence / 2))
 
 
 def _grouped(
