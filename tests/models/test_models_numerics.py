@@ -324,3 +324,25 @@ def test_gamma_gamma_spend_shrinks_towards_the_mean(
     mean = model.mean_spend_
     assert np.isfinite(got)
     assert min(mean, m) * (1 - 1e-9) <= got <= max(mean, m) * (1 + 1e-9)
+
+
+def test_quasi_newton_converges_and_gives_up_cleanly() -> None:
+    from loyaltykit.models._base import _quasi_newton
+
+    target = np.array([0.3, -1.2, 2.0])
+    scale = np.array([1.0, 10.0, 0.1])
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        d = x - target
+        return float(np.sum(scale * d**2 + 0.1 * d**4)), 2 * scale * d + 0.4 * d**3
+
+    res = _quasi_newton(objective, np.zeros(3), np.diag(2 * scale) * 1.3)
+    assert res is not None
+    assert res.success
+    assert np.abs(res.x - target).max() < 1e-7
+    assert np.abs(res.jac).max() < 1e-6
+    # an initial Hessian that is not positive definite gives no descent direction: None, so
+    # the caller falls back to L-BFGS-B
+    assert _quasi_newton(objective, np.zeros(3), -np.eye(3)) is None
+    # a non-finite start: None
+    assert _quasi_newton(lambda x: (math.inf, x), np.zeros(3), np.eye(3)) is None

@@ -148,3 +148,30 @@ def test_sbg_projection_tracks_published_curve() -> None:
     assert np.all(np.abs(projected - actual) / actual < 0.05)
     rates = curve["retention_rate"].drop_nulls().to_numpy()
     assert np.all(np.diff(rates) > 0)  # retention rises as the cohort sorts itself
+
+
+def test_pareto_nbd_warm_start_matches_plain_fit() -> None:
+    """On the full CDNOW log (23,570 customers) the fit starts from a fit on durations rounded
+    to a coarse grid; it must land on the same optimum as plain L-BFGS-B from the default start
+    (which initial_params forces)."""
+    import datetime as dt
+
+    from loyaltykit.analytics import summary
+    from loyaltykit.datasets import load_cdnow
+
+    frame = summary(load_cdnow(), observation_end=dt.date(1998, 6, 30), time_unit="W")
+    model = ParetoNBD()
+    data = model._prepare(frame)
+    assert model._coarse(data) is not None
+    warm = ParetoNBD().fit(frame)
+    assert warm.convergence_.message.startswith("warm-started BFGS")
+    assert warm.convergence_.gradient_norm < 1e-6
+    start = dict(zip(ParetoNBD.param_names, model._initial(data).tolist(), strict=True))
+    plain = ParetoNBD(initial_params=start).fit(frame)
+    assert "warm-started" not in plain.convergence_.message
+    assert warm.log_likelihood_ == pytest.approx(plain.log_likelihood_, rel=1e-12, abs=1e-7)
+    assert warm.log_likelihood_ >= plain.log_likelihood_ - 1e-6
+    for name, value in plain.params_.items():
+        assert warm.params_[name] == pytest.approx(value, rel=1e-5)
+    for name, value in plain.standard_errors_.items():
+        assert warm.standard_errors_[name] == pytest.approx(value, rel=1e-3)

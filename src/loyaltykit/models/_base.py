@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from scipy import optimize
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from loyaltykit.errors import ConvergenceError, ModelInputError, NotFittedError
+
+if TYPE_CHECKING:
+    from scipy import optimize
 
 FloatArray = npt.NDArray[np.float64]
 Arrays = dict[str, FloatArray]
@@ -127,11 +129,14 @@ def check_rule(
 
 
 def compress(arrays: Arrays, keys: Sequence[str], weights: FloatArray | None) -> Arrays:
-    """Distinct rows of ``keys`` with their summed ``weights`` (a row count when ``None``)."""
+    """Distinct rows of ``keys`` (sorted) with their summed ``weights`` (a row count when
+    ``None``)."""
     n = len(arrays[keys[0]])
     w = np.ones(n) if weights is None else weights
     df = pl.DataFrame({**{k: arrays[k] for k in keys}, "__w": w})
-    grouped = df.group_by(list(keys)).agg(pl.col("__w").sum())
+    # sorted, so that the fit does not depend on the (parallel, unordered) grouping: sums in a
+    # fixed order give bit-identical fits of the same data
+    grouped = df.group_by(list(keys)).agg(pl.col("__w").sum()).sort(list(keys))
     out = {k: grouped.get_column(k).to_numpy().astype(np.float64) for k in keys}
     out["weights"] = grouped.get_column("__w").to_numpy().astype(np.float64)
     return out
@@ -253,6 +258,78 @@ class Convergence:
 _LOG_BOUND = 30.0  # log-parameters stay in [-30, 30]: parameters in [1e-13, 1e13]
 
 
+def _quasi_newton(
+    objective: Callable[[FloatArray], tuple[float, FloatArray]],
+    x0: FloatArray,
+    hess0: FloatArray,
+    *,
+    gtol: float = 1e-9,
+    max_iterations: int = 50,
+) -> Any:
+    """BFGS from ``x0`` with the initial Hessian ``hess0`` (a warm start's), Armijo backtracking.
+
+    Started from the optimum of a coarse approximation of the data with that approximation's
+    Hessian, it converges in a few steps. Returns a ``scipy.optimize.OptimizeResult`` on
+    convergence (largest gradient below ``gtol``, or no further decrease at rounding level with a
+    gradient below 1e-6), and ``None`` otherwise, so that the caller falls back to L-BFGS-B.
+    """
+    from scipy.optimize import OptimizeResult
+
+    x = np.asarray(x0, dtype=np.float64).copy()
+    f, g = objective(x)
+    nfev = 1
+    if not (math.isfinite(f) and np.all(np.isfinite(g))):
+        return None
+    b = np.asarray(hess0, dtype=np.float64).copy()
+    message = "maximum iterations"
+    done = False
+    for it in range(max_iterations + 1):
+        if float(np.max(np.abs(g))) <= gtol:
+            message, done = "gradient below tolerance", True
+            break
+        if it == max_iterations:
+            break
+        try:
+            p = -np.linalg.solve(b, g)
+        except np.linalg.LinAlgError:
+            return None
+        slope = float(g @ p)
+        if not (slope < 0 and np.all(np.isfinite(p))):
+            return None
+        biggest = float(np.max(np.abs(p)))
+        if biggest > 2.0:  # at most a factor e^2 on any parameter per step
+            p *= 2.0 / biggest
+            slope *= 2.0 / biggest
+        t = 1.0
+        for _ in range(30):
+            xn = np.clip(x + t * p, -_LOG_BOUND, _LOG_BOUND)
+            fn, gn = objective(xn)
+            nfev += 1
+            if math.isfinite(fn) and fn <= f + 1e-4 * t * slope:
+                break
+            t *= 0.5
+        else:
+            if float(np.max(np.abs(g))) <= 1e-6:  # no decrease left at rounding level
+                message, done = "no further decrease (rounding level)", True
+                break
+            return None
+        s_step, y = xn - x, gn - g
+        sy = float(s_step @ y)
+        if sy > 0:
+            bs = b @ s_step
+            b = b - np.outer(bs, bs) / float(s_step @ bs) + np.outer(y, y) / sy
+        small = (f - fn) <= 1e-15 * max(abs(f), 1.0)
+        x, f, g = xn, fn, gn
+        if small and float(np.max(np.abs(g))) <= 1e-6:
+            message, done = "relative reduction of f at rounding level", True
+            break
+    if not done:
+        return None
+    return OptimizeResult(
+        x=x, fun=f, jac=g, nit=it, nfev=nfev, success=True, message=f"warm-started BFGS: {message}"
+    )
+
+
 class BTYDModel:
     """Base of the BTYD estimators: maximum likelihood on log-parameters, fitted attributes.
 
@@ -305,6 +382,43 @@ class BTYDModel:
 
     def _initial(self, data: Arrays) -> FloatArray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _coarse(self, data: Arrays) -> Arrays | None:
+        """A much smaller approximation of the prepared ``data`` (e.g. durations rounded to a
+        coarse grid and compressed again) whose optimum is a warm start for the full fit, or
+        ``None`` when the data are small enough to fit directly (the default)."""
+        return None
+
+    def _warm_start(self, x0: FloatArray, coarse: Arrays) -> tuple[FloatArray, FloatArray] | None:
+        """Fit ``coarse`` from ``x0``: its optimum and the Hessian of its mean objective there
+        (forward differences), or ``None`` if that fit fails in any way."""
+        from scipy import optimize
+
+        n_c = float(coarse["weights"].sum())
+        res = optimize.minimize(
+            self._objective,
+            x0,
+            args=(coarse, n_c),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(x0),
+            options={"maxiter": self.max_iterations, "ftol": 1e-12, "gtol": 1e-7, "maxcor": 20},
+        )
+        x = np.asarray(res.x, dtype=np.float64)
+        g = np.asarray(res.jac, dtype=np.float64)
+        if not (math.isfinite(float(res.fun)) and np.all(np.abs(x) < _LOG_BOUND - 1)):
+            return None
+        k = x.size
+        hess = np.empty((k, k))
+        for i in range(k):
+            up = x.copy()
+            up[i] += 1e-5
+            _, gu = self._objective(up, coarse, n_c)
+            hess[:, i] = (gu - g) / 1e-5
+        hess = (hess + hess.T) / 2
+        if not (np.all(np.isfinite(hess)) and float(np.linalg.eigvalsh(hess).min()) > 0):
+            return None
+        return x, hess
 
     # ---------------------------------------------------------------- fitting
 
@@ -368,24 +482,43 @@ class BTYDModel:
                 " must be positive and finite"
             )
         x0 = np.log(start)
-        with np.errstate(all="ignore"):
-            total0, _ = self._total(start, data)
-        if not math.isfinite(total0):
-            raise ConvergenceError(
-                f"{self._owner}.fit: the log-likelihood is not finite at the starting values "
-                f"{dict(zip(self.param_names, start.round(6), strict=True))}; pass "
-                "initial_params=... closer to plausible values, or check the data's time unit"
+        from scipy import optimize  # imported here: scipy.optimize is slow to import
+
+        first: list[float] = []
+
+        def objective(logp: FloatArray) -> tuple[float, FloatArray]:
+            value, grad = self._objective(logp, data, n_obs)
+            if not first:
+                first.append(value)
+            return value, grad
+
+        res: optimize.OptimizeResult | None = None
+        coarse = self._coarse(data) if self.initial_params is None else None
+        if coarse is not None:
+            warm = self._warm_start(x0, coarse)
+            if warm is not None:
+                res = _quasi_newton(objective, warm[0], warm[1])
+        if res is None:
+            first.clear()
+            res = optimize.minimize(
+                objective,
+                x0,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(x0),
+                options={
+                    "maxiter": self.max_iterations,
+                    "ftol": 1e-13,
+                    "gtol": 1e-9,
+                    "maxcor": 20,
+                },
             )
-        bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(x0)
-        res = optimize.minimize(
-            self._objective,
-            x0,
-            args=(data, n_obs),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": self.max_iterations, "ftol": 1e-13, "gtol": 1e-9, "maxcor": 20},
-        )
+            if first and not math.isfinite(first[0]):
+                raise ConvergenceError(
+                    f"{self._owner}.fit: the log-likelihood is not finite at the starting values "
+                    f"{dict(zip(self.param_names, start.round(6), strict=True))}; pass "
+                    "initial_params=... closer to plausible values, or check the data's time unit"
+                )
         x = np.asarray(res.x, dtype=np.float64)
         fx, gx = float(res.fun), np.asarray(res.jac, dtype=np.float64)
         gnorm = float(np.max(np.abs(gx))) if math.isfinite(fx) else math.inf
@@ -420,19 +553,19 @@ class BTYDModel:
         res: optimize.OptimizeResult,
         gnorm: float,
     ) -> None:
-        # Hessian of the total log-likelihood in log-parameters, by central differences of the
-        # analytic gradient
+        # Hessian of the total log-likelihood in log-parameters, by forward differences of the
+        # analytic gradient from the optimum (whose gradient the optimiser returned)
         logp = np.log(params)
         k = len(logp)
+        pen_grad = self.penalizer_coef * 2.0 * params * params
+        base = (np.asarray(res.jac, dtype=np.float64) - pen_grad) * n_obs + pen_grad
         hess = np.empty((k, k))
+        h = 1e-5
         for i in range(k):
-            h = 1e-5
-            up, down = logp.copy(), logp.copy()
+            up = logp.copy()
             up[i] += h
-            down[i] -= h
             _, gu = self._objective(up, data, 1.0)
-            _, gd = self._objective(down, data, 1.0)
-            hess[:, i] = (gu - gd) / (2 * h)
+            hess[:, i] = (gu - base) / h
         hess = (hess + hess.T) / 2  # of the negative log-likelihood (+ penalty)
         ok = bool(np.all(np.isfinite(hess))) and float(np.linalg.eigvalsh(hess).min()) > 0
         cov_log = np.linalg.inv(hess) if ok else np.full((k, k), np.nan)
@@ -444,8 +577,8 @@ class BTYDModel:
                 "parameters (e.g. no repeat purchases, or no variation). Use more data, "
                 "penalizer_coef=0.001, or a simpler model"
             )
-        with np.errstate(all="ignore"):
-            total, _ = self._total(params, data)
+        # the optimiser's value at the optimum is the mean negative log-likelihood (+ penalty)
+        total = -(float(res.fun) - self.penalizer_coef * float(params @ params)) * n_obs
         self._params = dict(zip(self.param_names, (float(v) for v in params), strict=True))
         self._log_likelihood = float(total)
         self._n_obs = n_obs
@@ -537,7 +670,7 @@ class BTYDModel:
     def confidence_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Wald confidence intervals at ``level``, computed on the log scale (always positive)."""
         cov_log: FloatArray = self._fitted("_cov_log", True)
-        q = float(norm.ppf(0.5 + level / 2))
+        q = float(ndtri(0.5 + level / 2))
         out = {}
         for i, n in enumerate(self.param_names):
             se = math.sqrt(cov_log[i, i])

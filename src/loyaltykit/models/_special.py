@@ -22,7 +22,6 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.linalg import eigh_tridiagonal
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,6 +48,8 @@ def log1mexp(x: FloatArray) -> FloatArray:
 
 @lru_cache(maxsize=4096)
 def _beta_nodes_cached(a: float, b: float, n: int) -> tuple[FloatArray, FloatArray]:
+    from scipy.linalg import eigh_tridiagonal  # imported here: scipy.linalg is slow to import
+
     # Jacobi polynomials on [-1, 1] with weight (1-u)^al (1+u)^be, p = (1+u)/2 ~ Beta(be+1, al+1).
     al, be = b - 1.0, a - 1.0
     k = np.arange(n, dtype=np.float64)
