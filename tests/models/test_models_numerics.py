@@ -346,3 +346,10 @@ def test_quasi_newton_converges_and_gives_up_cleanly() -> None:
     assert _quasi_newton(objective, np.zeros(3), -np.eye(3)) is None
     # a non-finite start: None
     assert _quasi_newton(lambda x: (math.inf, x), np.zeros(3), np.eye(3)) is None
+
+
+def test_vectorised_node_counts_match_scalar() -> None:
+    from loyaltykit.models._special import _nodes_for_all, nodes_for
+
+    c = np.concatenate([np.linspace(0.0, 3e5, 20001), [1e-9, 2.0, (48 / 9) ** 2, 1e12]])
+    assert np.array_equal(_nodes_for_all(c), [nodes_for(float(v)) for v in c])

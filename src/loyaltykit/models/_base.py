@@ -128,15 +128,21 @@ def check_rule(
         )
 
 
-def compress(arrays: Arrays, keys: Sequence[str], weights: FloatArray | None) -> Arrays:
-    """Distinct rows of ``keys`` (sorted) with their summed ``weights`` (a row count when
-    ``None``)."""
+def compress(
+    arrays: Arrays, keys: Sequence[str], weights: FloatArray | None, *, ordered: bool = True
+) -> Arrays:
+    """Distinct rows of ``keys`` with their summed ``weights`` (a row count when ``None``).
+
+    :param ordered: sort the distinct rows, so that sums over them run in a fixed order and fits
+        of the same data are bit-identical whatever the (parallel) grouping did; ``False`` skips
+        the sort for large inputs whose fit does not hinge on the last bits.
+    """
     n = len(arrays[keys[0]])
     w = np.ones(n) if weights is None else weights
     df = pl.DataFrame({**{k: arrays[k] for k in keys}, "__w": w})
-    # sorted, so that the fit does not depend on the (parallel, unordered) grouping: sums in a
-    # fixed order give bit-identical fits of the same data
-    grouped = df.group_by(list(keys)).agg(pl.col("__w").sum()).sort(list(keys))
+    grouped = df.group_by(list(keys)).agg(pl.col("__w").sum())
+    if ordered:
+        grouped = grouped.sort(list(keys))
     out = {k: grouped.get_column(k).to_numpy().astype(np.float64) for k in keys}
     out["weights"] = grouped.get_column("__w").to_numpy().astype(np.float64)
     return out

@@ -170,6 +170,15 @@ def nodes_for(c_max: float) -> int:
     return n
 
 
+def _nodes_for_all(c_max: FloatArray) -> npt.NDArray[np.int64]:
+    """:func:`nodes_for` of every element (vectorised)."""
+    need = 9.0 * np.sqrt(np.maximum(np.asarray(c_max, dtype=np.float64), 0.0)) + 16.0
+    with np.errstate(divide="ignore"):
+        k = np.ceil(np.log2(need / 32.0))
+    k = np.clip(k, 0, 7).astype(np.int64)  # 32 * 2**7 = 4096
+    return 32 * 2**k
+
+
 def beta_discounted_increments(
     a: float,
     b: FloatArray,
@@ -194,7 +203,7 @@ def beta_discounted_increments(
     c = np.asarray(c, dtype=np.float64)
     out = np.empty(b.shape[0])
     c_last = c[:, -1] if c.size else np.zeros(b.shape[0])
-    sizes = np.array([nodes_for(v) for v in c_last]) if b.size else np.zeros(0, dtype=int)
+    sizes = _nodes_for_all(c_last)
     for n in np.unique(sizes):
         rows = np.nonzero(sizes == n)[0]
         for start in range(0, rows.size, 20000):
@@ -218,7 +227,7 @@ def beta_survival(a: float, b: FloatArray, m: FloatArray, c: FloatArray) -> Floa
     """``E[(1 + p c)^(-m)]`` for ``p ~ Beta(a, b)`` (per row), by Gauss quadrature."""
     b = np.asarray(b, dtype=np.float64)
     out = np.empty(b.shape[0])
-    sizes = np.array([nodes_for(v) for v in c]) if b.size else np.zeros(0, dtype=int)
+    sizes = _nodes_for_all(np.asarray(c, dtype=np.float64))
     for n in np.unique(sizes):
         idx = np.nonzero(sizes == n)[0]
         p, w = beta_quadrature(a, b[idx], int(n))

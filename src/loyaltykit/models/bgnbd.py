@@ -57,10 +57,14 @@ class BetaGeo(BTYDModel):
 
     def _prepare(self, frame: FrameLike) -> Arrays:
         a = read_rft(frame, f"{self._owner}.fit")
-        data = compress(a, self.compress_keys, a.get("weights"))
+        return self._arrange(compress(a, self.compress_keys, a.get("weights"), ordered=False))
+
+    def _arrange(self, data: Arrays) -> Arrays:
+        """Order compressed rows for :meth:`_total` and record the distinct frequencies."""
         # rows that cannot have dropped out (BG/NBD: no repeat purchase) first, so that the
         # likelihood's two-way sum is computed on a contiguous slice
-        order = np.argsort(self._death_mask(data["frequency"]), kind="stable")
+        death = self._death_mask(data["frequency"]) > 0
+        order = np.concatenate([np.flatnonzero(~death), np.flatnonzero(death)])
         data = {k: v[order] for k, v in data.items()}
         (xu,), inverse = distinct(data["frequency"])
         data["_x_u"] = xu
@@ -68,10 +72,26 @@ class BetaGeo(BTYDModel):
         data["_x_w"] = np.bincount(inverse, weights=data["weights"], minlength=xu.size).astype(
             np.float64
         )
-        data["_first_death"] = np.array(
-            [float(np.searchsorted(self._death_mask(data["frequency"]), 0.5))]
-        )
+        data["_first_death"] = np.array([float(np.count_nonzero(~death))])
         return data
+
+    def _coarse(self, data: Arrays) -> Arrays | None:
+        """``recency`` and ``T`` rounded to a grid of 1/48 of the longest ``T`` and compressed
+        again, for a warm start (see :meth:`BTYDModel.fit`); ``None`` for small data."""
+        if data["T"].size < 50_000:
+            return None
+        step = float(data["T"].max()) / 48.0
+        if not step > 0:
+            return None
+        rounded = {
+            "frequency": data["frequency"],
+            "recency": np.round(data["recency"] / step) * step,
+            "T": np.round(data["T"] / step) * step,
+        }
+        coarse = compress(rounded, self.compress_keys, data["weights"], ordered=False)
+        if coarse["T"].size > data["T"].size // 3:
+            return None
+        return self._arrange(coarse)
 
     def _total(self, params: FloatArray, data: Arrays) -> tuple[float, FloatArray]:
         if "_x_u" not in data:

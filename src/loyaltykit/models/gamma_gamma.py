@@ -30,6 +30,8 @@ from loyaltykit.models._base import (
 
 __all__ = ["GammaGamma"]
 
+_COMPRESS_BELOW = 100_000  # rows; larger inputs are fitted row by row
+
 
 def _read(frame: FrameLike, owner: str, *, fit: bool) -> Arrays:
     a = read_columns(frame, owner, ("frequency", "monetary_value"), ("weights",) if fit else ())
@@ -73,7 +75,14 @@ class GammaGamma(BTYDModel):
 
     def _prepare(self, frame: FrameLike) -> Arrays:
         a = _read(frame, f"{self._owner}.fit", fit=True)
-        data = compress(a, self.compress_keys, a.get("weights"))
+        if a["frequency"].size > _COMPRESS_BELOW:
+            # spend is continuous: large inputs have hardly any identical rows, so grouping
+            # them would cost more than it saves
+            data = {k: a[k] for k in self.compress_keys}
+            w = a.get("weights")
+            data["weights"] = np.ones(a["frequency"].size) if w is None else w
+        else:
+            data = compress(a, self.compress_keys, a.get("weights"))
         x, m, w = data["frequency"], data["monetary_value"], data["weights"]
         (xu,), inverse = distinct(x)
         data["_x_u"] = xu

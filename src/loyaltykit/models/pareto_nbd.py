@@ -213,7 +213,7 @@ class ParetoNBD(BTYDModel):
 
     def _prepare(self, frame: FrameLike) -> Arrays:
         a = read_rft(frame, f"{self._owner}.fit")
-        return _with_pairs(compress(a, self.compress_keys, a.get("weights")))
+        return _with_pairs(compress(a, self.compress_keys, a.get("weights"), ordered=True))
 
     def _coarse(self, data: Arrays) -> Arrays | None:
         """``recency`` and ``T`` rounded to a grid of 1/48 of the longest ``T`` and compressed
