@@ -58,6 +58,7 @@ from loyaltykit.engine.store import (
     MemberState,
     PurchaseRecord,
     StoreUnit,
+    batch_order_key,
     fingerprint,
 )
 from loyaltykit.engine.tiers import apply_upgrade, review_tiers
@@ -380,6 +381,9 @@ class _Work:
         self.reward: RewardIssue | None = None
         self._n = 0
         self._b = 0
+        # open batches per member as this unit sees them (read once, then kept up to date by
+        # put_batches: every batch write of the unit goes through this object)
+        self._open: dict[str, list[Batch]] = {}
 
     def entry_id(self) -> str:
         self._n += 1
@@ -395,10 +399,33 @@ class _Work:
 
     # -- batches --------------------------------------------------------------------------
 
+    def open_batches(self, member_id: str) -> list[Batch]:
+        """The member's open batches in draw order, read from the unit once per unit."""
+        cached = self._open.get(member_id)
+        if cached is None:
+            cached = self.unit.open_batches(member_id)
+            self._open[member_id] = cached
+        return list(cached)
+
+    def put_batches(self, batches: Sequence[Batch]) -> None:
+        """Write batches to the unit and keep the open-batch cache in step."""
+        self.unit.put_batches(batches)
+        for member_id in {b.member_id for b in batches}:
+            cached = self._open.get(member_id)
+            if cached is None:
+                continue
+            by_id = {b.id: b for b in cached}
+            for b in batches:
+                if b.member_id == member_id:
+                    by_id[b.id] = b
+            self._open[member_id] = sorted(
+                (b for b in by_id.values() if b.remaining > 0), key=batch_order_key
+            )
+
     def expire_due(self, member_id: str, as_of: dt.datetime) -> None:
         expired: list[LedgerEntry] = []
         updated: list[Batch] = []
-        for b in self.unit.open_batches(member_id):
+        for b in self.open_batches(member_id):
             if b.expires_at is None or b.expires_at > as_of:
                 continue
             expired.append(
@@ -414,7 +441,7 @@ class _Work:
             )
             updated.append(attrs.evolve(b, remaining=0))
         if updated:
-            self.unit.put_batches(updated)
+            self.put_batches(updated)
             self.add(expired)
 
     def open_batch(
@@ -490,7 +517,7 @@ class _Work:
                 )
             )
             state = attrs.evolve(state, debt=state.debt - settle)
-        self.unit.put_batches([batch])
+        self.put_batches([batch])
         self.add(entries)
         return state
 
@@ -531,30 +558,32 @@ class _Work:
                 )
             )
         if updated:
-            self.unit.put_batches(updated)
+            self.put_batches(updated)
             self.add(entries)
         return amount - left
 
-    def touch(self, state: MemberState, at: dt.datetime) -> MemberState:
-        """Record activity at ``at``; under inactivity expiry, push every open batch's expiry."""
-        last = max(filter(None, [state.last_activity_at, at]))
-        state = attrs.evolve(state, last_activity_at=last)
+    def touch(self, state: MemberState, at: dt.datetime, **changes: Any) -> MemberState:
+        """Record activity at ``at`` (with other ``changes`` of the state, in the same
+        ``evolve``); under inactivity expiry, push every open batch's expiry."""
+        previous = state.last_activity_at
+        last = at if previous is None or previous < at else previous
+        state = attrs.evolve(state, last_activity_at=last, **changes)
         expiry = self.program.expiry
         if expiry.kind is ExpiryKind.INACTIVITY:
             new = last + dt.timedelta(days=expiry.days)
             moved = [
                 attrs.evolve(b, expires_at=new)
-                for b in self.unit.open_batches(state.member_id)
+                for b in self.open_batches(state.member_id)
                 if b.expires_at != new
             ]
             if moved:
-                self.unit.put_batches(moved)
+                self.put_batches(moved)
         return state
 
     def usable(self, member_id: str, at: dt.datetime) -> list[Batch]:
         return [
             b
-            for b in self.unit.open_batches(member_id)
+            for b in self.open_batches(member_id)
             if (b.pending_until is None or b.pending_until <= at)
             and (b.expires_at is None or b.expires_at > at)
         ]
@@ -658,9 +687,9 @@ class Engine:
                 payload.get("attributes"),
                 f"every value must be JSON-able (strings, numbers, booleans, lists, tables): {exc}",
             ) from None
-        known = self.store.get_event(event.event_id)
-        if known is not None:
-            return self._replay(known, fp, event)
+        # No read before the unit: the unit itself looks the event id up (a replay then costs
+        # one short transaction), and a purchase that turns out to need the referrer's lock too
+        # is retried holding both (see _purchase).
         members = self._members_for(event)
         for _attempt in range(3):
             try:
@@ -959,15 +988,10 @@ class Engine:
         return state
 
     def _members_for(self, event: Event) -> tuple[str, ...]:
-        if isinstance(event, Purchase):
-            state = self.store.get_member(event.member_id)
-            if (
-                state is not None
-                and state.referred_by is not None
-                and state.first_purchase_at is None
-                and self.store.get_member(state.referred_by) is not None
-            ):
-                return (event.member_id, state.referred_by)
+        """The members a unit for ``event`` locks first: its own member. A purchase that pays a
+        referral bonus asks for the referrer's lock from inside the unit (``_NeedLocksError``),
+        which happens once per referred member; reading the member before the unit to guess it
+        would cost every other event a read."""
         return (event.member_id,)
 
     def _replay(self, record: EventRecord, fp: str, event: Event) -> Outcome:
@@ -1226,7 +1250,6 @@ class Engine:
         if caps.per_day is not None:
             txn_points = max(0, min(txn_points, caps.per_day - day_before))
         details["points"] = txn_points
-        state = attrs.evolve(state, cap_day=day, cap_day_points=day_before + txn_points)
         if txn_points > 0:
             state = work.open_batch(
                 state,
@@ -1277,12 +1300,16 @@ class Engine:
         years = state.birthday_bonus_years
         if birthday_flag:
             years = (*years, local.year)
-        state = attrs.evolve(
+        # one evolve for everything the purchase changes in the state (open_batch above reads
+        # only the debt and the last activity, which these do not change)
+        state = work.touch(
             state,
+            at,
+            cap_day=day,
+            cap_day_points=day_before + txn_points,
             first_purchase_at=state.first_purchase_at or at,
             birthday_bonus_years=years,
         )
-        state = work.touch(state, at)
         if program.tiers is not None:
             state, changes = apply_upgrade(program.tiers, state, unit, at, zone, event.event_id)
             work.tier_changes.extend(changes)
@@ -1338,7 +1365,7 @@ class Engine:
         taken = work.draw(event.member_id, own, reverse, kind=EntryKind.REVERSE, at=at, meta=meta)
         if taken < reverse:
             own_ids = {b.id for b in own}
-            others = [b for b in unit.open_batches(event.member_id) if b.id not in own_ids]
+            others = [b for b in work.open_batches(event.member_id) if b.id not in own_ids]
             taken += work.draw(
                 event.member_id, others, reverse - taken, kind=EntryKind.REVERSE, at=at, meta=meta
             )

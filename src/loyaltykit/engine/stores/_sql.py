@@ -45,6 +45,7 @@ _TYPES: dict[Dialect, dict[str, str]] = {
         "int": "INTEGER",
         "seq": "INTEGER PRIMARY KEY",
         "json": "TEXT",
+        "keyed": " WITHOUT ROWID",
     },
     "postgresql": {
         "key": 'TEXT COLLATE "C"',
@@ -53,6 +54,7 @@ _TYPES: dict[Dialect, dict[str, str]] = {
         "int": "BIGINT",
         "seq": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "json": "TEXT",
+        "keyed": "",
     },
 }
 
@@ -67,7 +69,9 @@ class Migration:
     """What the step does (stored in ``loyaltykit_schema_version``)."""
     statements: tuple[str, ...]
     """SQL templates: ``{members}`` etc. are table names, ``{key}``, ``{ts}``, ``{num}``,
-    ``{int}``, ``{seq}`` and ``{json}`` are column types of the dialect."""
+    ``{int}``, ``{seq}`` and ``{json}`` are column types of the dialect; ``{keyed}`` ends a
+    ``CREATE TABLE`` whose rows are found by their primary key only (SQLite: ``WITHOUT ROWID``,
+    one b-tree to write instead of a table and its key index; PostgreSQL: nothing)."""
 
     def render(self, dialect: Dialect, names: Mapping[str, str]) -> list[str]:
         """The statements for ``dialect`` with the table ``names`` filled in."""
@@ -80,23 +84,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "initial ledger schema",
         (
             # members: the row exists as soon as a unit locks the member; state is NULL until saved
-            "CREATE TABLE {members} (member_id {key} PRIMARY KEY, state {json})",
+            "CREATE TABLE {members} (member_id {key} PRIMARY KEY, state {json}){keyed}",
             "CREATE TABLE {events} ("
             " event_id {key} PRIMARY KEY, member_id {key} NOT NULL, kind TEXT NOT NULL,"
-            " fingerprint TEXT NOT NULL, outcome {json} NOT NULL, recorded_at {ts} NOT NULL)",
+            " fingerprint TEXT NOT NULL, outcome {json} NOT NULL, recorded_at {ts} NOT NULL){keyed}",
             "CREATE TABLE {batches} ("
             " id {key} PRIMARY KEY, member_id {key} NOT NULL, event_id {key} NOT NULL,"
             " transaction_id {key}, source TEXT NOT NULL, points {int} NOT NULL,"
             " remaining {int} NOT NULL, earned_at {ts} NOT NULL, pending_until {ts},"
             " expires_at {ts},"
-            " CHECK (remaining >= 0 AND remaining <= points))",
+            " CHECK (remaining >= 0 AND remaining <= points)){keyed}",
             "CREATE INDEX loyaltykit_batches_member ON {batches} (member_id, transaction_id)",
             "CREATE INDEX loyaltykit_batches_open ON {batches} (expires_at, member_id) WHERE remaining > 0",
             "CREATE TABLE {purchases} ("
             " transaction_id {key} PRIMARY KEY, member_id {key} NOT NULL,"
             " event_id {key} NOT NULL, occurred_at {ts} NOT NULL, amount {num} NOT NULL,"
             " currency TEXT NOT NULL, points {int} NOT NULL, refunded_amount {num} NOT NULL,"
-            " reversed_points {int} NOT NULL)",
+            " reversed_points {int} NOT NULL){keyed}",
             "CREATE TABLE {entries} ("
             " seq {seq}, id {key} NOT NULL UNIQUE, member_id {key} NOT NULL,"
             " event_id {key} NOT NULL, kind TEXT NOT NULL, points {int} NOT NULL,"
@@ -112,7 +116,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             " occurred_at {ts} NOT NULL, spend {num} NOT NULL, points {int} NOT NULL,"
             " visits {int} NOT NULL)",
             "CREATE INDEX loyaltykit_activity_member ON {activity} (member_id, occurred_at)",
-            "CREATE TABLE {counters} (name {key} PRIMARY KEY, value {int} NOT NULL)",
+            "CREATE TABLE {counters} (name {key} PRIMARY KEY, value {int} NOT NULL){keyed}",
         ),
     ),
 )

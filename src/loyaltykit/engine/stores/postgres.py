@@ -327,6 +327,7 @@ class PostgresUnit:
         "_entry_ids",
         "_events",
         "_members",
+        "_prefetched",
         "_purchases",
         "_q",
         "_saved",
@@ -355,6 +356,9 @@ class PostgresUnit:
         self._entry_ids: set[str] = set()
         self._tiers: list[TierChange] = []
         self._activity: list[Activity] = []
+        # open-batch rows of the locked members, read together with the first get_event (one
+        # round trip for both); valid until the unit's own writes reach the database at commit
+        self._prefetched: dict[str, list[Any]] | None = None
 
     @property
     def member_ids(self) -> tuple[str, ...]:
@@ -376,7 +380,16 @@ class PostgresUnit:
         """See :meth:`StoreUnit.get_event <loyaltykit.engine.store.StoreUnit.get_event>`."""
         if event_id in self._events:
             return self._events[event_id]
-        row = self._run("get_event", {"event_id": event_id}).fetchone()
+        if self._prefetched is None:
+            # the engine's first question; its next is the member's open batches (expiry), so
+            # both go in one pipeline: one round trip instead of two
+            with self._conn.pipeline():
+                cur = self._run("get_event", {"event_id": event_id})
+                batches = {m: self._run("open_batches", {"member_id": m}) for m in self._members}
+            self._prefetched = {m: c.fetchall() for m, c in batches.items()}
+        else:
+            cur = self._run("get_event", {"event_id": event_id})
+        row = cur.fetchone()
         return None if row is None else _event(row)
 
     def put_event(self, record: EventRecord) -> None:
@@ -416,7 +429,9 @@ class PostgresUnit:
     def open_batches(self, member_id: str) -> list[Batch]:
         """See :meth:`StoreUnit.open_batches <loyaltykit.engine.store.StoreUnit.open_batches>`."""
         self._check(member_id)
-        rows = self._run("open_batches", {"member_id": member_id})
+        rows = None if self._prefetched is None else self._prefetched.pop(member_id, None)
+        if rows is None:
+            rows = self._run("open_batches", {"member_id": member_id}).fetchall()
         merged = self._merge(member_id, rows, lambda b: True)
         return sorted((b for b in merged if b.remaining > 0), key=batch_order_key)
 
@@ -895,7 +910,10 @@ class PostgresStore:
         raw = _driver(conn)
         if len(members) == 1:
             params: dict[str, Any] = {"member_id": members[0]}
-            rows = raw.execute(self._sql["lock_one"], params).fetchall()
+            # in a pipeline, the BEGIN psycopg sends first travels with the statement
+            with raw.pipeline():
+                cur = raw.execute(self._sql["lock_one"], params)
+            rows = cur.fetchall()
             if not rows:
                 rows = raw.execute(self._sql["relock_one"], params).fetchall()
         else:

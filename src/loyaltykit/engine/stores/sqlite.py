@@ -93,11 +93,11 @@ _Q = {
         f"SELECT {_BATCH_COLUMNS} FROM {{batches}} WHERE member_id = :member_id"
     ),
     "put_batch": _sql_text(
-        f"INSERT INTO {{batches}} ({_BATCH_COLUMNS}) VALUES (:id, :member_id, :event_id,"
-        " :transaction_id, :source, :points, :remaining, :earned_at, :pending_until, :expires_at)"
+        f"INSERT INTO {{batches}} ({_BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET remaining = excluded.remaining,"
         " expires_at = excluded.expires_at WHERE {batches}.member_id = excluded.member_id"
     ),
+    "batch_owner": _sql_text("SELECT member_id FROM {batches} WHERE id = ?"),
     "get_purchase": _sql_text(
         f"SELECT {_PURCHASE_COLUMNS} FROM {{purchases}} WHERE transaction_id = :transaction_id"
     ),
@@ -110,8 +110,7 @@ _Q = {
         " WHERE {purchases}.member_id = excluded.member_id"
     ),
     "append_entry": _sql_text(
-        f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS}) VALUES (:id, :member_id, :event_id, :kind,"
-        " :points, :occurred_at, :batch_id, :pending_until, :expires_at, :reason, :meta)"
+        f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (id) DO NOTHING"
     ),
     "append_tier": _sql_text(
@@ -329,28 +328,40 @@ class SQLiteUnit:
         return sorted(map(_batch, rows), key=lambda b: (b.earned_at, b.id))
 
     def put_batches(self, batches: Sequence[Batch]) -> None:
-        """See :meth:`StoreUnit.put_batches <loyaltykit.engine.store.StoreUnit.put_batches>`."""
+        """See :meth:`StoreUnit.put_batches <loyaltykit.engine.store.StoreUnit.put_batches>`
+        (all rows in one ``executemany``)."""
+        check = self._check
+        rows = []
         for b in batches:
-            self._check(b.member_id)
-            cur = self._conn.execute(
-                _Q["put_batch"],
-                {
-                    "id": b.id,
-                    "member_id": b.member_id,
-                    "event_id": b.event_id,
-                    "transaction_id": b.transaction_id,
-                    "source": b.source,
-                    "points": b.points,
-                    "remaining": b.remaining,
-                    "earned_at": _ts(b.earned_at),
-                    "pending_until": _opt_ts(b.pending_until),
-                    "expires_at": _opt_ts(b.expires_at),
-                },
-            )
-            if cur.rowcount != 1:
-                raise StoreError(
-                    f"batch id {b.id!r} already belongs to another member than {b.member_id!r}"
+            check(b.member_id)
+            rows.append(
+                (
+                    b.id,
+                    b.member_id,
+                    b.event_id,
+                    b.transaction_id,
+                    b.source,
+                    b.points,
+                    b.remaining,
+                    _ts(b.earned_at),
+                    _opt_ts(b.pending_until),
+                    _opt_ts(b.expires_at),
                 )
+            )
+        if not rows:
+            return
+        cur = self._conn.executemany(_Q["put_batch"], rows)
+        if cur.rowcount != len(rows):
+            # some id already belongs to another member: name it (this unit rolls back anyway)
+            for b in batches:
+                row = self._conn.execute(_Q["batch_owner"], (b.id,)).fetchone()
+                if row is not None and row[0] != b.member_id:
+                    raise StoreError(
+                        f"batch id {b.id!r} already belongs to another member than {b.member_id!r}"
+                    )
+            raise StoreError(  # pragma: no cover - the upsert writes every row otherwise
+                f"batches {[b.id for b in batches]} were not all written"
+            )
 
     # -- purchases --
     def get_purchase(self, transaction_id: str) -> PurchaseRecord | None:
@@ -384,27 +395,41 @@ class SQLiteUnit:
     # -- append-only rows --
     def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
         """See :meth:`StoreUnit.append_entries
-        <loyaltykit.engine.store.StoreUnit.append_entries>`."""
+        <loyaltykit.engine.store.StoreUnit.append_entries>` (all rows in one ``executemany``)."""
+        check = self._check
+        dumps = _sql.dumps
+        rows = []
         for e in entries:
-            self._check(e.member_id)
-            cur = self._conn.execute(
-                _Q["append_entry"],
-                {
-                    "id": e.id,
-                    "member_id": e.member_id,
-                    "event_id": e.event_id,
-                    "kind": e.kind.value,
-                    "points": e.points,
-                    "occurred_at": _ts(e.occurred_at),
-                    "batch_id": e.batch_id,
-                    "pending_until": _opt_ts(e.pending_until),
-                    "expires_at": _opt_ts(e.expires_at),
-                    "reason": e.reason,
-                    "meta": _sql.dumps(e.meta),
-                },
+            check(e.member_id)
+            rows.append(
+                (
+                    e.id,
+                    e.member_id,
+                    e.event_id,
+                    e.kind.value,
+                    e.points,
+                    _ts(e.occurred_at),
+                    e.batch_id,
+                    _opt_ts(e.pending_until),
+                    _opt_ts(e.expires_at),
+                    e.reason,
+                    dumps(e.meta) if e.meta else "{}",
+                )
             )
-            if cur.rowcount != 1:
-                raise StoreError(f"ledger entry id {e.id!r} is already stored")
+        if not rows:
+            return
+        cur = self._conn.executemany(_Q["append_entry"], rows)
+        if cur.rowcount != len(rows):
+            # ON CONFLICT DO NOTHING skipped a row: name the first id that was stored before
+            # this call or repeated within it (this unit rolls back anyway)
+            seen: set[str] = set()
+            for e in entries:
+                if e.id in seen:
+                    raise StoreError(f"ledger entry id {e.id!r} is already stored")
+                seen.add(e.id)
+            raise StoreError(
+                f"one of the ledger entry ids {[e.id for e in entries]} is already stored"
+            )
 
     def append_tier_change(self, change: TierChange) -> None:
         """See :meth:`StoreUnit.append_tier_change
