@@ -144,85 +144,31 @@ _TEMPLATES = {
 }
 
 
-# The writes of a unit are buffered and sent at commit as ONE statement of data-modifying CTEs
-# (one round trip instead of one per write). Each part is included only when the unit wrote
-# something of its kind; array parameters carry the rows (unnest ... WITH ORDINALITY keeps the
-# append order of entries, tier changes and activity). Parts returning ids let the store check
-# that every row was written (a duplicate event or entry id, a batch or purchase of another
-# member).
-_FLUSH_PARTS: dict[str, tuple[str, str | None]] = {
-    "ev": (
-        f"INSERT INTO {{events}} ({_EVENT_COLUMNS})"
-        " SELECT * FROM unnest(CAST(:ev_event_id AS text[]), CAST(:ev_member_id AS text[]),"
-        " CAST(:ev_kind AS text[]), CAST(:ev_fingerprint AS text[]),"
-        " CAST(:ev_outcome AS text[]), CAST(:ev_recorded_at AS timestamptz[]))"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-        "SELECT array_agg(event_id) FROM ev",
-    ),
-    "ms": (
-        "UPDATE {members} AS m SET state = u.state"
-        " FROM unnest(CAST(:ms_member_id AS text[]), CAST(:ms_state AS text[]))"
-        " AS u (member_id, state) WHERE m.member_id = u.member_id RETURNING m.member_id",
-        None,
-    ),
-    "bt": (
-        f"INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS})"
-        " SELECT * FROM unnest(CAST(:bt_id AS text[]), CAST(:bt_member_id AS text[]),"
-        " CAST(:bt_event_id AS text[]), CAST(:bt_transaction_id AS text[]),"
-        " CAST(:bt_source AS text[]), CAST(:bt_points AS bigint[]),"
-        " CAST(:bt_remaining AS bigint[]), CAST(:bt_earned_at AS timestamptz[]),"
-        " CAST(:bt_pending_until AS timestamptz[]), CAST(:bt_expires_at AS timestamptz[]))"
-        " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
-        " expires_at = EXCLUDED.expires_at WHERE b.member_id = EXCLUDED.member_id"
-        " RETURNING b.id",
-        "SELECT array_agg(id) FROM bt",
-    ),
-    "pu": (
-        f"INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS})"
-        " SELECT * FROM unnest(CAST(:pu_transaction_id AS text[]),"
-        " CAST(:pu_member_id AS text[]), CAST(:pu_event_id AS text[]),"
-        " CAST(:pu_occurred_at AS timestamptz[]), CAST(:pu_amount AS numeric[]),"
-        " CAST(:pu_currency AS text[]), CAST(:pu_points AS bigint[]),"
-        " CAST(:pu_refunded_amount AS numeric[]), CAST(:pu_reversed_points AS bigint[]))"
-        " ON CONFLICT (transaction_id) DO UPDATE SET"
-        " refunded_amount = EXCLUDED.refunded_amount,"
-        " reversed_points = EXCLUDED.reversed_points WHERE p.member_id = EXCLUDED.member_id"
-        " RETURNING p.transaction_id",
-        "SELECT array_agg(transaction_id) FROM pu",
-    ),
-    "en": (
-        f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS})"
-        f" SELECT {_ENTRY_COLUMNS} FROM unnest(CAST(:en_id AS text[]),"
-        " CAST(:en_member_id AS text[]), CAST(:en_event_id AS text[]),"
-        " CAST(:en_kind AS text[]), CAST(:en_points AS bigint[]),"
-        " CAST(:en_occurred_at AS timestamptz[]), CAST(:en_batch_id AS text[]),"
-        " CAST(:en_pending_until AS timestamptz[]), CAST(:en_expires_at AS timestamptz[]),"
-        " CAST(:en_reason AS text[]), CAST(:en_meta AS text[])) WITH ORDINALITY AS u"
-        " (id, member_id, event_id, kind, points, occurred_at, batch_id, pending_until,"
-        " expires_at, reason, meta, n) ORDER BY n"
-        " ON CONFLICT (id) DO NOTHING RETURNING id",
-        "SELECT array_agg(id) FROM en",
-    ),
-    "tc": (
-        f"INSERT INTO {{tier_changes}} ({_TIER_COLUMNS})"
-        f" SELECT {_TIER_COLUMNS} FROM unnest(CAST(:tc_member_id AS text[]),"
-        " CAST(:tc_event_id AS text[]), CAST(:tc_from_tier AS text[]),"
-        " CAST(:tc_to_tier AS text[]), CAST(:tc_occurred_at AS timestamptz[]),"
-        " CAST(:tc_reason AS text[])) WITH ORDINALITY AS u"
-        " (member_id, event_id, from_tier, to_tier, occurred_at, reason, n) ORDER BY n"
-        " RETURNING member_id",
-        None,
-    ),
-    "ac": (
-        "INSERT INTO {activity} (member_id, event_id, occurred_at, spend, points, visits)"
-        " SELECT member_id, event_id, occurred_at, spend, points, visits"
-        " FROM unnest(CAST(:ac_member_id AS text[]), CAST(:ac_event_id AS text[]),"
-        " CAST(:ac_occurred_at AS timestamptz[]), CAST(:ac_spend AS numeric[]),"
-        " CAST(:ac_points AS bigint[]), CAST(:ac_visits AS bigint[])) WITH ORDINALITY AS u"
-        " (member_id, event_id, occurred_at, spend, points, visits, n) ORDER BY n"
-        " RETURNING member_id",
-        None,
-    ),
+# The writes of a unit are buffered and sent at commit in ONE pipeline (one round trip instead
+# of one per write): one prepared ``executemany`` per kind of row, in append order. The upserts
+# return the keys they wrote, so that the store can check that every row was written (a
+# duplicate event or entry id, a batch or purchase of another member).
+_WRITES: dict[str, str] = {
+    "ev": f"INSERT INTO {{events}} ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+    "ms": "UPDATE {members} SET state = %s WHERE member_id = %s",
+    "bt": f"INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS})"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
+    " expires_at = EXCLUDED.expires_at WHERE b.member_id = EXCLUDED.member_id"
+    " RETURNING b.id",
+    "pu": f"INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS})"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (transaction_id) DO UPDATE SET"
+    " refunded_amount = EXCLUDED.refunded_amount,"
+    " reversed_points = EXCLUDED.reversed_points WHERE p.member_id = EXCLUDED.member_id"
+    " RETURNING p.transaction_id",
+    "en": f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS})"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (id) DO NOTHING RETURNING id",
+    "tc": f"INSERT INTO {{tier_changes}} ({_TIER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+    "ac": "INSERT INTO {activity} (member_id, event_id, occurred_at, spend, points, visits)"
+    " VALUES (%s, %s, %s, %s, %s, %s)",
 }
 
 
@@ -535,96 +481,106 @@ class PostgresUnit:
 
     # -- commit --
     def _flush(self) -> None:
-        """Send every buffered write in one statement and check that all of it was written."""
-        params: dict[str, Any] = {}
-        parts: list[str] = []
+        """Send every buffered write in one pipeline and check that all of it was written."""
+        jobs: list[tuple[str, list[tuple[Any, ...]], bool]] = []
         if self._events:
-            parts.append("ev")
-            rows_e = list(self._events.values())
-            params.update(
-                ev_event_id=[r.event_id for r in rows_e],
-                ev_member_id=[r.member_id for r in rows_e],
-                ev_kind=[r.kind for r in rows_e],
-                ev_fingerprint=[r.fingerprint for r in rows_e],
-                ev_outcome=[_sql.dumps(r.outcome) for r in rows_e],
-                ev_recorded_at=[r.recorded_at for r in rows_e],
-            )
+            rows_e = [
+                (
+                    r.event_id,
+                    r.member_id,
+                    r.kind,
+                    r.fingerprint,
+                    _sql.dumps(r.outcome),
+                    r.recorded_at,
+                )
+                for r in self._events.values()
+            ]
+            jobs.append(("ev", rows_e, True))
         if self._saved:
-            parts.append("ms")
-            params.update(ms_member_id=list(self._saved), ms_state=list(self._saved.values()))
+            jobs.append(("ms", [(text, m) for m, text in self._saved.items()], False))
         if self._batches:
-            parts.append("bt")
-            rows_b = list(self._batches.values())
-            params.update(
-                bt_id=[b.id for b in rows_b],
-                bt_member_id=[b.member_id for b in rows_b],
-                bt_event_id=[b.event_id for b in rows_b],
-                bt_transaction_id=[b.transaction_id for b in rows_b],
-                bt_source=[b.source for b in rows_b],
-                bt_points=[b.points for b in rows_b],
-                bt_remaining=[b.remaining for b in rows_b],
-                bt_earned_at=[b.earned_at for b in rows_b],
-                bt_pending_until=[b.pending_until for b in rows_b],
-                bt_expires_at=[b.expires_at for b in rows_b],
-            )
+            rows_b = [
+                (
+                    b.id,
+                    b.member_id,
+                    b.event_id,
+                    b.transaction_id,
+                    b.source,
+                    b.points,
+                    b.remaining,
+                    b.earned_at,
+                    b.pending_until,
+                    b.expires_at,
+                )
+                for b in self._batches.values()
+            ]
+            jobs.append(("bt", rows_b, True))
         if self._purchases:
-            parts.append("pu")
-            rows_p = list(self._purchases.values())
-            params.update(
-                pu_transaction_id=[p.transaction_id for p in rows_p],
-                pu_member_id=[p.member_id for p in rows_p],
-                pu_event_id=[p.event_id for p in rows_p],
-                pu_occurred_at=[p.occurred_at for p in rows_p],
-                pu_amount=[p.amount for p in rows_p],
-                pu_currency=[p.currency for p in rows_p],
-                pu_points=[p.points for p in rows_p],
-                pu_refunded_amount=[p.refunded_amount for p in rows_p],
-                pu_reversed_points=[p.reversed_points for p in rows_p],
-            )
+            rows_p = [
+                (
+                    p.transaction_id,
+                    p.member_id,
+                    p.event_id,
+                    p.occurred_at,
+                    p.amount,
+                    p.currency,
+                    p.points,
+                    p.refunded_amount,
+                    p.reversed_points,
+                )
+                for p in self._purchases.values()
+            ]
+            jobs.append(("pu", rows_p, True))
         if self._entries:
-            parts.append("en")
-            rows_n = self._entries
-            params.update(
-                en_id=[e.id for e in rows_n],
-                en_member_id=[e.member_id for e in rows_n],
-                en_event_id=[e.event_id for e in rows_n],
-                en_kind=[e.kind.value for e in rows_n],
-                en_points=[e.points for e in rows_n],
-                en_occurred_at=[e.occurred_at for e in rows_n],
-                en_batch_id=[e.batch_id for e in rows_n],
-                en_pending_until=[e.pending_until for e in rows_n],
-                en_expires_at=[e.expires_at for e in rows_n],
-                en_reason=[e.reason for e in rows_n],
-                en_meta=[_sql.dumps(e.meta) for e in rows_n],
-            )
+            dumps = _sql.dumps
+            rows_n = [
+                (
+                    e.id,
+                    e.member_id,
+                    e.event_id,
+                    e.kind.value,
+                    e.points,
+                    e.occurred_at,
+                    e.batch_id,
+                    e.pending_until,
+                    e.expires_at,
+                    e.reason,
+                    dumps(e.meta) if e.meta else "{}",
+                )
+                for e in self._entries
+            ]
+            jobs.append(("en", rows_n, True))
         if self._tiers:
-            parts.append("tc")
-            rows_t = self._tiers
-            params.update(
-                tc_member_id=[c.member_id for c in rows_t],
-                tc_event_id=[c.event_id for c in rows_t],
-                tc_from_tier=[c.from_tier for c in rows_t],
-                tc_to_tier=[c.to_tier for c in rows_t],
-                tc_occurred_at=[c.occurred_at for c in rows_t],
-                tc_reason=[c.reason for c in rows_t],
-            )
+            rows_t = [
+                (c.member_id, c.event_id, c.from_tier, c.to_tier, c.occurred_at, c.reason)
+                for c in self._tiers
+            ]
+            jobs.append(("tc", rows_t, False))
         if self._activity:
-            parts.append("ac")
-            rows_a = self._activity
-            params.update(
-                ac_member_id=[a.member_id for a in rows_a],
-                ac_event_id=[a.event_id for a in rows_a],
-                ac_occurred_at=[a.occurred_at for a in rows_a],
-                ac_spend=[a.spend for a in rows_a],
-                ac_points=[a.points for a in rows_a],
-                ac_visits=[a.visits for a in rows_a],
-            )
-        if not parts:
+            rows_a = [
+                (a.member_id, a.event_id, a.occurred_at, a.spend, a.points, a.visits)
+                for a in self._activity
+            ]
+            jobs.append(("ac", rows_a, False))
+        if not jobs:
             return
-        row = self._conn.execute(self._store._flush_sql(tuple(parts)), params).fetchone()
-        assert row is not None  # the final SELECT always returns one row
-        checked = [p for p in parts if _FLUSH_PARTS[p][1]]
-        written = dict(zip(checked, row, strict=False)) if checked else {}
+        conn = self._conn
+        sql = self._store._writes
+        cursors: list[tuple[str, psycopg.Cursor[Any]]] = []
+        with conn.pipeline():
+            for part, rows, returning in jobs:
+                cur = conn.cursor()
+                cur.executemany(sql[part], rows, returning=returning)
+                if returning:
+                    cursors.append((part, cur))
+        written: dict[str, list[str] | None] = {}
+        for part, cur in cursors:
+            keys: list[str] = []
+            while True:
+                keys.extend(row[0] for row in cur.fetchall())
+                if not cur.nextset():
+                    break
+            written[part] = keys
         self._verify(written)
 
     def _verify(self, written: dict[str, list[str] | None]) -> None:
@@ -735,20 +691,10 @@ class PostgresStore:
         self._names = {name: f"{prefix}loyaltykit_{name}" for name in _sql.TABLES}
         self._q = {key: sa.text(t.format(**self._names)) for key, t in _TEMPLATES.items()}
         self._sql = {key: _pyformat(t.format(**self._names)) for key, t in _TEMPLATES.items()}
-        self._flush_sqls: dict[tuple[str, ...], str] = {}
+        self._writes = {key: t.format(**self._names) for key, t in _WRITES.items()}
         self._pid = os.getpid()
         self._ready = False
         self._closed = False
-
-    def _flush_sql(self, parts: tuple[str, ...]) -> str:
-        """The one statement writing the buffered rows of a unit (built once per combination)."""
-        found = self._flush_sqls.get(parts)
-        if found is None:
-            ctes = ", ".join(f"{p} AS ({_FLUSH_PARTS[p][0].format(**self._names)})" for p in parts)
-            outputs = [f"({_FLUSH_PARTS[p][1]})" for p in parts if _FLUSH_PARTS[p][1]]
-            found = _pyformat(f"WITH {ctes} SELECT {', '.join(outputs) or '1'}")
-            self._flush_sqls[parts] = found
-        return found
 
     @property
     def engine(self) -> sa.Engine:
