@@ -353,3 +353,27 @@ def test_vectorised_node_counts_match_scalar() -> None:
 
     c = np.concatenate([np.linspace(0.0, 3e5, 20001), [1e-9, 2.0, (48 / 9) ** 2, 1e12]])
     assert np.array_equal(_nodes_for_all(c), [nodes_for(float(v)) for v in c])
+
+
+@given(
+    frame=summaries(),
+    params=st.tuples(positive, positive, positive, positive),
+    t=st.floats(min_value=0.0, max_value=1e3, allow_nan=False),
+    cls=st.sampled_from([BetaGeo, ModifiedBetaGeo, ParetoNBD]),
+)
+def test_conditional_pmf_finite_and_bounded(
+    frame: pl.DataFrame,
+    params: tuple[float, float, float, float],
+    t: float,
+    cls: type[BetaGeo] | type[ParetoNBD],
+) -> None:
+    """Heavy buyers, long histories, parameters near their bounds: probabilities stay finite,
+    in [0, 1], and their partial sums never exceed 1."""
+    model = cls.from_params(**dict(zip(cls.param_names, params, strict=True)))
+    counts = [0, 1, 7, 100, 3000]
+    out = model.conditional_probability_of_purchases(counts, t, frame)
+    assert isinstance(out, pl.DataFrame)
+    table = np.column_stack([out[f"probability_{n}_purchases"].to_numpy() for n in counts])
+    assert np.all(np.isfinite(table))
+    assert np.all((table >= 0) & (table <= 1 + 1e-9))
+    assert np.all(table.sum(axis=1) <= 1 + 1e-9)

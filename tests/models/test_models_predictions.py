@@ -207,3 +207,114 @@ def test_clv_tiers_join_the_customer_profile() -> None:
     assert {"clv_39_weeks", "clv_tier", "value_tier"} <= set(profile.columns)
     assert profile.height == tx["customer_id"].n_unique()
     assert profile["clv_tier"].null_count() == 0
+
+
+PMF_REF = json.loads((Path(__file__).with_name("lifetimes_conditional_pmf.json")).read_text())
+
+
+def _pmf_table(
+    model: BetaGeo | ParetoNBD, counts: list[int], t: float, frame: pl.DataFrame
+) -> np.ndarray:
+    out = model.conditional_probability_of_purchases(counts, t, frame)
+    assert isinstance(out, pl.DataFrame)
+    return np.column_stack([out[f"probability_{n}_purchases"].to_numpy() for n in counts])
+
+
+def test_pareto_conditional_pmf_matches_lifetimes() -> None:
+    model = ParetoNBD.from_params(**PMF_REF["params"])
+    counts = [int(n) for n in PMF_REF["probability"]]
+    got = _pmf_table(model, counts, PMF_REF["t"], SUMMARY[PMF_REF["rows"]])
+    want = np.column_stack([PMF_REF["probability"][str(n)] for n in counts])
+    assert got == pytest.approx(want, rel=1e-7, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("t", [0.5, 39.0, 156.0])
+def test_conditional_pmf_sums_to_one_with_the_conditional_mean(name: str, t: float) -> None:
+    model = MODELS[name].from_params(**REF[name]["params"])
+    # every customer of CDNOW, including the heaviest buyers
+    counts = list(range(400))
+    table = _pmf_table(model, counts, t, SUMMARY)
+    assert np.all(table >= 0)
+    assert table.sum(axis=1) == pytest.approx(1.0, abs=1e-9)
+    mean = table @ np.arange(400.0)
+    expected = model.expected_purchases(t, SUMMARY)["expected_purchases"].to_numpy()
+    assert mean == pytest.approx(expected, rel=1e-8, abs=1e-12)
+    # n = 0 includes the customers who have left: at least 1 - P(alive)
+    alive = model.probability_alive(SUMMARY)["probability_alive"].to_numpy()
+    assert np.all(table[:, 0] >= 1 - alive - 1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_conditional_pmf_of_a_new_customer_is_the_unconditional_pmf(name: str) -> None:
+    # with no history (x = t_x = T = 0) the posterior is the prior: the BG/NBD and MBG/NBD
+    # closed forms meet the new-customer formulas checked against lifetimes above
+    model = MODELS[name].from_params(**REF[name]["params"])
+    new = pl.DataFrame({"frequency": [0.0], "recency": [0.0], "T": [0.0]})
+    counts = list(range(8))
+    got = _pmf_table(model, counts, 39.0, new)[0]
+    want = model.probability_of_purchases(counts, 39.0)["probability"].to_numpy()
+    assert got == pytest.approx(want, rel=1e-10)
+
+
+def test_conditional_pmf_edge_cases_and_lazy() -> None:
+    model = BetaGeo.from_params(**REF["bgnbd"]["params"])
+    zero = _pmf_table(model, [0, 1], 0.0, ROWS)
+    assert np.array_equal(zero, np.column_stack([np.ones(ROWS.height), np.zeros(ROWS.height)]))
+    lazy = model.conditional_probability_of_purchases(2, 39.0, ROWS.lazy())
+    assert isinstance(lazy, pl.LazyFrame)
+    assert lazy.collect()["probability_2_purchases"].to_numpy() == pytest.approx(
+        _pmf_table(model, [2], 39.0, ROWS)[:, 0]
+    )
+    for bad in ([-1], [1.5], [1, 1]):
+        with pytest.raises(ModelInputError, match="n="):
+            model.conditional_probability_of_purchases(bad, 39.0, ROWS)
+    with pytest.raises(ModelInputError, match="t="):
+        model.conditional_probability_of_purchases(1, -1.0, ROWS)
+    with pytest.raises(NotFittedError):
+        ParetoNBD().conditional_probability_of_purchases(1, 1.0, ROWS)
+
+
+def test_bgnbd_conditional_pmf_matches_numerical_integration() -> None:
+    """The closed form against the mixture written out: given the rate ``lambda`` and the
+    dropout probability ``p``, the history and the window are Poisson counts with geometric
+    dropout. The integrals over ``p`` are Beta functions; the one over ``lambda`` is numerical
+    (no negative binomial or incomplete beta identities used)."""
+    from scipy import integrate, stats
+    from scipy.special import betaln
+
+    r, alpha, a, b = (REF["bgnbd"]["params"][k] for k in ("r", "alpha", "a", "b"))
+    model = BetaGeo.from_params(r=r, alpha=alpha, a=a, b=b)
+    x, tx, T, t = 3.0, 20.0, 38.0, 26.0
+    frame = pl.DataFrame({"frequency": [x], "recency": [tx], "T": [T]})
+    counts = [0, 1, 2, 4, 9]
+    got = _pmf_table(model, counts, t, frame)[0]
+
+    def e_p(k: float, m: float) -> float:  # E[p^k (1-p)^m] under Beta(a, b)
+        return float(np.exp(betaln(a + k, b + m) - betaln(a, b)))
+
+    def over_lambda(f: object) -> float:
+        def g(lam: float) -> float:
+            return float(stats.gamma.pdf(lam, r, scale=1 / alpha) * f(lam))  # type: ignore[operator]
+
+        value, _ = integrate.quad(g, 0, np.inf, epsabs=1e-15, epsrel=1e-12, limit=200)
+        return float(value)
+
+    def alive(lam: float) -> float:
+        return float(lam**x * np.exp(-lam * T))
+
+    def dead(lam: float) -> float:
+        return float(lam**x * np.exp(-lam * tx))
+
+    likelihood = over_lambda(alive) * e_p(0, x) + over_lambda(dead) * e_p(1, x - 1)
+    want = []
+    for n in counts:
+        stay = over_lambda(lambda lam, n=n: alive(lam) * stats.poisson.pmf(n, lam * t))
+        value = stay * e_p(0, x + n)
+        if n > 0:
+            leave = over_lambda(lambda lam, n=n: alive(lam) * stats.poisson.sf(n - 1, lam * t))
+            value += leave * e_p(1, x + n - 1)
+        else:
+            value += over_lambda(dead) * e_p(1, x - 1)
+        want.append(value / likelihood)
+    assert got == pytest.approx(want, rel=1e-8)

@@ -747,6 +747,47 @@ class BTYDModel:
         return f"{type(self).__name__}({inner})"
 
 
+def purchase_counts(owner: str, n: int | Sequence[int] | FloatArray) -> FloatArray:
+    """``n`` as a 1-D float array of distinct whole numbers >= 0 (for probabilities of counts).
+
+    :raises ModelInputError: a value is negative, not whole, or repeated.
+    """
+    ns = np.atleast_1d(np.asarray(n, dtype=np.float64))
+    if ns.ndim != 1 or ns.size == 0:
+        raise ModelInputError(f"{owner}: n={n!r} must be one or more whole numbers >= 0")
+    if np.any(~np.isfinite(ns)) or np.any(ns < 0) or np.any(ns != np.floor(ns)):
+        raise ModelInputError(f"{owner}: n={n!r} must hold whole numbers >= 0")
+    if np.unique(ns).size != ns.size:
+        raise ModelInputError(f"{owner}: n={n!r} repeats a count; give each count once")
+    return ns
+
+
+def conditional_pmf_columns(
+    model: BTYDModel,
+    n: int | Sequence[int] | FloatArray,
+    t: float,
+    frame: FrameLike,
+    pmf: Callable[[FloatArray, float, FloatArray, FloatArray, FloatArray], FloatArray],
+) -> pl.DataFrame | pl.LazyFrame:
+    """``frame`` with one ``probability_{n}_purchases`` column per count in ``n``, from ``pmf``
+    (``(ns, t, frequency, recency, T) -> rows x len(ns)``)."""
+    owner = f"{model._owner}.conditional_probability_of_purchases"
+    model._p()
+    ns = purchase_counts(owner, n)
+    if not (math.isfinite(t) and t >= 0):
+        raise ModelInputError(
+            f"{owner}: t={t!r} must be a finite duration >= 0 in the data's time unit"
+        )
+    names = [f"probability_{int(v)}_purchases" for v in ns]
+
+    def compute(d: Arrays) -> dict[str, FloatArray]:
+        d = model._prepare_rows(d)
+        values = pmf(ns, float(t), d["frequency"], d["recency"], d["T"])
+        return {name: values[:, j] for j, name in enumerate(names)}
+
+    return with_columns(frame, model._owner, ("frequency", "recency", "T"), compute, names)
+
+
 def read_rft(frame: FrameLike, owner: str, *, with_weights: bool = True) -> Arrays:
     """Read and check ``frequency``, ``recency``, ``T`` (and optional ``weights``).
 

@@ -26,6 +26,7 @@ from loyaltykit.models._base import (
     FloatArray,
     FrameLike,
     compress,
+    conditional_pmf_columns,
     distinct,
     read_rft,
     with_columns,
@@ -356,6 +357,67 @@ class BetaGeo(BTYDModel):
                 0.0,
             )
         return pl.DataFrame({"n": ns.astype(np.int64), "probability": first + second})
+
+    def _conditional_pmf(
+        self, ns: FloatArray, t: float, x: FloatArray, tx: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        """P(X(T, T + t) = n | x, t_x, T) per row (rows x len(ns)).
+
+        Given alive at ``T`` with rates ``lambda``, ``p``, the customer makes ``n`` purchases in
+        the window either by surviving ``n`` purchases with no further one
+        (``(1-p)^n Poisson(n; lambda t)``) or by dropping out at the ``n``-th
+        (``p (1-p)^(n-1) P(N(t) >= n)``). Averaged over the posterior of ``lambda`` and ``p``
+        given the history and alive, with ``b_x = b + x`` (MBG/NBD: ``b + x + 1``), ``m = r + x``
+        and ``q = (alpha + T) / (alpha + T + t)``::
+
+            P(n) = P(alive) [B(a, b_x + n) / B(a, b_x) NB(n; m, q)
+                             + [n > 0] B(a + 1, b_x + n - 1) / B(a, b_x) I_{1-q}(n, m)]
+                   + [n = 0] (1 - P(alive))
+
+        where ``NB(n; m, q)`` is the negative binomial probability and ``I`` the regularised
+        incomplete beta function (its upper tail). Everything but ``I`` is in log space.
+        """
+        r, alpha, a, b = self._p()
+        pa = self._palive(x, tx, T)
+        out = np.zeros((x.size, ns.size))
+        if t == 0:
+            out[:, ns == 0] = 1.0
+            return out
+        bx = b + x + self._shift
+        m = r + x
+        log_end = np.log(alpha + T + t)
+        log_q = np.log(alpha + T) - log_end
+        log_1q = np.log(t) - log_end
+        one_minus_q = t / (alpha + T + t)
+        base = betaln(a, bx)
+        lead = gammaln(m)
+        for j, n in enumerate(ns):
+            log_nb = gammaln(m + n) - lead - gammaln(n + 1.0) + m * log_q + n * log_1q
+            col = np.exp(betaln(a, bx + n) - base + log_nb)
+            if n > 0:
+                col += np.exp(betaln(a + 1.0, bx + n - 1.0) - base) * betainc(n, m, one_minus_q)
+            col *= pa
+            if n == 0:
+                col += 1.0 - pa
+            out[:, j] = col
+        return out
+
+    def conditional_probability_of_purchases(
+        self, n: int | list[int] | FloatArray, t: float, frame: FrameLike
+    ) -> pl.DataFrame | pl.LazyFrame:
+        """``frame`` with ``probability_{n}_purchases`` for each count in ``n``: the probability
+        that each customer makes exactly ``n`` repeat purchases in the next ``t`` time units (data's
+        time unit), given their ``frequency``, ``recency`` and ``T``.
+
+        Over ``n = 0, 1, 2, ...`` the columns sum to 1 and their mean is
+        :meth:`expected_purchases`; ``n = 0`` includes the customers who have already left.
+        For a new customer see :meth:`probability_of_purchases`.
+
+        :param n: one count or several distinct counts (whole numbers >= 0).
+        :param t: length of the window after ``T``, in the data's time unit.
+        :param frame: ``frequency``, ``recency``, ``T`` per customer (eager or lazy).
+        """
+        return conditional_pmf_columns(self, n, t, frame, self._conditional_pmf)
 
     def score(self, frame: FrameLike, *, horizon: float = 1.0) -> pl.DataFrame | pl.LazyFrame:
         """``frame`` with ``probability_alive`` and ``expected_purchases`` over ``horizon``

@@ -34,6 +34,7 @@ from loyaltykit.models._base import (
     FloatArray,
     FrameLike,
     compress,
+    conditional_pmf_columns,
     distinct,
     read_rft,
     with_columns,
@@ -194,6 +195,72 @@ def _log_k_pairs(
     inv = data[f"_{key}_inv"].astype(np.intp)
     out = _log_k(r, alpha, s, beta, data[f"_{key}_x"], data[f"_{key}_y"], grad)
     return out[0][inv], out[1][inv], out[2][inv], out[3][inv], out[4][inv]
+
+
+_PMF_PANELS = 64
+_PMF_CHUNK = 2048  # rows per block of the quadrature (blocks of rows x 1,024 nodes)
+
+
+def _pmf_rows(
+    ns: FloatArray, t: float, r: FloatArray, alpha: FloatArray, s: float, beta: FloatArray
+) -> FloatArray:
+    """P(X(t) = n) for a new Pareto/NBD customer, one row per ``(r, alpha, beta)`` (rows x ns).
+
+    ``P(X(t) = n) = NB(n; t) (beta / (beta + t))^s + integral over y in (0, t) of
+    NB(n; y) s beta^s (beta + y)^-(s+1) dy``, where ``NB(n; y)`` is the negative binomial
+    probability of ``n`` purchases by a customer alive until ``y``: the first term is for
+    customers still alive at ``t``, the integral for those who left at ``y``. The integral is
+    computed in log space by composite Gauss-Legendre quadrature (64 panels of 16 nodes) in
+    ``w = log(min(alpha, beta) + y)``, which follows the integrand's scales for short and long
+    windows alike.
+    """
+    g, k = r.size, ns.size
+    out = np.zeros((g, k))
+    if t == 0:
+        out[:, ns == 0] = 1.0
+        return out
+    grid = np.linspace(0.0, 1.0, _PMF_PANELS + 1)
+    log_ns1 = gammaln(ns + 1.0)
+    for lo in range(0, g, _PMF_CHUNK):
+        rr, aa, bb = (
+            r[lo : lo + _PMF_CHUNK],
+            alpha[lo : lo + _PMF_CHUNK],
+            beta[lo : lo + _PMF_CHUNK],
+        )
+        lead = gammaln(rr[:, None] + ns[None, :]) - gammaln(rr)[:, None] - log_ns1[None, :]
+        log_a, log_b = np.log(aa), np.log(bb)
+        la_t = np.log(aa + t)
+        alive = (
+            lead
+            + (rr * (log_a - la_t))[:, None]
+            + ns[None, :] * (np.log(t) - la_t)[:, None]
+            + (s * (log_b - np.log(bb + t)))[:, None]
+        )
+        c = np.minimum(aa, bb)
+        w_lo = np.log(c)
+        edges = w_lo[:, None] + np.log1p(t / c)[:, None] * grid[None, :]
+        half = (edges[:, 1:] - edges[:, :-1]) / 2.0
+        mid = (edges[:, 1:] + edges[:, :-1]) / 2.0
+        w = (mid[:, :, None] + half[:, :, None] * _GL_NODES[None, None, :]).reshape(rr.size, -1)
+        wq = (half[:, :, None] * _GL_WEIGHTS[None, None, :]).reshape(rr.size, -1)
+        y = c[:, None] * np.expm1(w - w_lo[:, None])  # exact for small y
+        la_y = np.log(aa[:, None] + y)
+        base = (
+            np.log(wq)
+            + w  # dy = (c + y) dw
+            + np.log(s)
+            + (s * log_b)[:, None]
+            - (s + 1.0) * np.log(bb[:, None] + y)
+            + rr[:, None] * (log_a[:, None] - la_y)
+        )
+        ly = np.log(y) - la_y
+        for j, n in enumerate(ns):
+            terms = base + n * ly if n else base
+            top = terms.max(axis=1)
+            top = np.where(np.isfinite(top), top, 0.0)  # a window too short to leave in: -inf
+            left = top + np.log(np.exp(terms - top[:, None]).sum(axis=1)) + lead[:, j]
+            out[lo : lo + _PMF_CHUNK, j] = np.exp(np.logaddexp(alive[:, j], left))
+    return out
 
 
 class ParetoNBD(BTYDModel):
@@ -439,7 +506,9 @@ class ParetoNBD(BTYDModel):
         NB(n; y) s beta^s (beta + y)^-(s+1)``, where ``NB(n; y)`` is the negative binomial
         probability of ``n`` purchases by a customer alive until ``y``: the first term is for
         customers still alive at ``t``, the integral for those who left at ``y``. The integral is
-        computed in log space by composite Gauss-Legendre quadrature (64 panels of 16 nodes).
+        computed in log space by composite Gauss-Legendre quadrature (64 panels of 16 nodes in
+        ``log(min(alpha, beta) + y)``). Given a customer's history, see
+        :meth:`conditional_probability_of_purchases`.
 
         :returns: columns ``n`` and ``probability``.
         """
@@ -448,37 +517,48 @@ class ParetoNBD(BTYDModel):
         ns = np.atleast_1d(np.asarray(n, dtype=np.float64))
         if np.any(ns < 0) or np.any(ns != np.floor(ns)):
             raise ModelInputError(f"{self._owner}: n must be whole numbers >= 0")
-        lead = gammaln(r + ns) - gammaln(r) - gammaln(ns + 1)
+        one = np.ones(1)
+        with np.errstate(divide="ignore", under="ignore"):  # log(0) = -inf is meant
+            probs = _pmf_rows(ns, float(t), r * one, alpha * one, s, beta * one)[0]
+        return pl.DataFrame({"n": ns.astype(np.int64), "probability": probs})
 
-        def log_nb(y: FloatArray) -> FloatArray:
-            # log NB(n; y) for every n (rows) and y (columns)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                log_y = np.where(y > 0, np.log(y), -np.inf)
-                out = (
-                    lead[:, None]
-                    + r * (np.log(alpha) - np.log(alpha + y))[None, :]
-                    + ns[:, None] * (log_y - np.log(alpha + y))[None, :]
-                )
-            return np.where(ns[:, None] == 0, np.where(np.isnan(out), 0.0, out), out)
+    def _conditional_pmf(
+        self, ns: FloatArray, t: float, x: FloatArray, tx: FloatArray, T: FloatArray
+    ) -> FloatArray:
+        """P(X(T, T + t) = n | x, t_x, T) per row (rows x len(ns)).
 
-        alive = log_nb(np.array([float(t)]))[:, 0] + s * (np.log(beta) - np.log(beta + t))
-        if t == 0:
-            return pl.DataFrame({"n": ns.astype(np.int64), "probability": np.exp(alive)})
-        nodes, weights = np.polynomial.legendre.leggauss(16)
-        edges = np.linspace(0.0, float(t), 65)
-        half = (edges[1:] - edges[:-1])[:, None] / 2
-        mid = (edges[1:] + edges[:-1])[:, None] / 2
-        y = (mid + half * nodes[None, :]).ravel()
-        wq = (half * weights[None, :]).ravel()
-        terms = (
-            log_nb(y)
-            + (np.log(wq) + np.log(s) + s * np.log(beta) - (s + 1) * np.log(beta + y))[None, :]
-        )
-        top = terms.max(axis=1)
-        left = top + np.log(np.exp(terms - top[:, None]).sum(axis=1))
-        return pl.DataFrame(
-            {"n": ns.astype(np.int64), "probability": np.exp(np.logaddexp(alive, left))}
-        )
+        Given alive at ``T``, the posterior of the purchase rate is ``Gamma(r + x, alpha + T)``
+        and that of the dropout rate ``Gamma(s, beta + T)``, independent (the "alive" part of the
+        likelihood factorises); the lifetime left is exponential again. So the window is a new
+        customer's with those parameters: ``P(n) = P(alive) P_new(n; t | r + x, alpha + T, s,
+        beta + T) + [n = 0] (1 - P(alive))`` (Fader & Hardie's closed form with hypergeometric
+        terms is the same quantity). ``P_new`` is computed once per distinct ``(x, T)``.
+        """
+        r, alpha, s, beta = self._p()
+        pa = self._palive(x, tx, T)
+        (xu, tu), inverse = distinct(x, T)
+        with np.errstate(divide="ignore", under="ignore"):  # log(0) = -inf is meant
+            pmf = _pmf_rows(ns, t, r + xu, alpha + tu, s, beta + tu)
+        out: FloatArray = pa[:, None] * pmf[inverse]
+        out[:, ns == 0] += (1.0 - pa)[:, None]
+        return out
+
+    def conditional_probability_of_purchases(
+        self, n: int | list[int] | FloatArray, t: float, frame: FrameLike
+    ) -> pl.DataFrame | pl.LazyFrame:
+        """``frame`` with ``probability_{n}_purchases`` for each count in ``n``: the probability
+        that each customer makes exactly ``n`` purchases in the next ``t`` time units (data's
+        time unit), given their ``frequency``, ``recency`` and ``T``.
+
+        Over ``n = 0, 1, 2, ...`` the columns sum to 1 and their mean is
+        :meth:`expected_purchases`; ``n = 0`` includes the customers who have already left.
+        For a new customer see :meth:`probability_of_purchases`.
+
+        :param n: one count or several distinct counts (whole numbers >= 0).
+        :param t: length of the window after ``T``, in the data's time unit.
+        :param frame: ``frequency``, ``recency``, ``T`` per customer (eager or lazy).
+        """
+        return conditional_pmf_columns(self, n, t, frame, self._conditional_pmf)
 
     def score(self, frame: FrameLike, *, horizon: float = 1.0) -> pl.DataFrame | pl.LazyFrame:
         """``frame`` with ``probability_alive`` and ``expected_purchases`` over ``horizon``
