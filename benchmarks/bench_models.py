@@ -177,7 +177,7 @@ def main() -> None:
         )
         report.note(
             f"BG/NBD log-likelihood on lifetimes' summary: loyaltykit {ours_fit.log_likelihood_:.4f} "
-            f"vs lifetimes {peer_ll:.4f} (difference {ours_fit.log_likelihood_ - peer_ll:+.4f}); "
+            f"vs lifetimes {peer_ll:.4f} (difference {ours_fit.log_likelihood_ - peer_ll:+.6f}); "
             f"params loyaltykit { {k: round(v, 6) for k, v in ours_fit.params_.items()} } "
             f"lifetimes { {k: round(v, 6) for k, v in peer_params.items()} }"
         )
@@ -222,7 +222,9 @@ def main() -> None:
     report.note(f"Pareto/NBD speed-up over lifetimes: {pn_speedup:.1f}x (goal >= 50x)")
     report.note(
         f"Pareto/NBD log-likelihood: loyaltykit {fitted.log_likelihood_:.4f} vs lifetimes "
-        f"{peer_ll:.4f}"
+        f"{peer_ll:.4f} (difference {fitted.log_likelihood_ - peer_ll:+.6f}); evaluations of the "
+        f"full-data objective: {fitted.convergence_.function_evaluations} "
+        f"({fitted.convergence_.message})"
         + ("" if math.isfinite(peer_ll) else " (lifetimes' parameters give a non-finite value)")
     )
     report.finish()

@@ -377,3 +377,24 @@ def test_conditional_pmf_finite_and_bounded(
     assert np.all(np.isfinite(table))
     assert np.all((table >= 0) & (table <= 1 + 1e-9))
     assert np.all(table.sum(axis=1) <= 1 + 1e-9)
+
+
+def test_grid_compress_matches_rounding_then_grouping() -> None:
+    from loyaltykit.models._base import compress, grid_compress
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    T = rng.uniform(0.0, 70.0, n)
+    x = rng.integers(0, 12, n).astype(np.float64)
+    tx = np.where(x > 0, rng.uniform(0.0, 1.0, n) * T, 0.0)
+    data = {"frequency": x, "recency": tx, "T": T, "weights": rng.integers(1, 4, n) * 1.0}
+    got = grid_compress(data, 48)
+    assert got is not None
+    step = T.max() / 48
+    rounded = {"frequency": x, "recency": np.rint(tx / step) * step, "T": np.rint(T / step) * step}
+    want = compress(rounded, ("frequency", "recency", "T"), data["weights"])
+    assert got["weights"].sum() == data["weights"].sum()
+    for key in ("frequency", "recency", "T", "weights"):
+        assert got[key] == pytest.approx(want[key], rel=1e-12, abs=1e-9)
+    assert np.all(got["recency"] <= got["T"])
+    assert np.all(got["recency"][got["frequency"] == 0] == 0)

@@ -148,6 +148,38 @@ def compress(
     return out
 
 
+def grid_compress(data: Arrays, cells: int) -> Arrays | None:
+    """``data`` (``frequency``, ``recency``, ``T``, ``weights``) with ``recency`` and ``T``
+    rounded to a grid of ``cells`` steps over the longest ``T`` and compressed again, in linear
+    time (a count per grid cell), sorted; ``None`` if there is nothing to round.
+
+    Rounding is monotone, so ``recency <= T`` and ``recency = 0`` for ``frequency = 0`` hold
+    on the grid too.
+    """
+    t_max = float(data["T"].max()) if data["T"].size else 0.0
+    if not t_max > 0:
+        return None
+    step = t_max / cells
+    (xu,), x_inv = distinct(data["frequency"])
+    side = cells + 1
+    i = np.clip(np.rint(data["recency"] / step), 0, cells).astype(np.int64)
+    j = np.clip(np.rint(data["T"] / step), 0, cells).astype(np.int64)
+    code = (x_inv.astype(np.int64) * side + i) * side + j
+    span = xu.size * side * side
+    if span > 20_000_000:
+        return None
+    counts = np.bincount(code, weights=data["weights"], minlength=span)
+    present = np.flatnonzero(counts > 0)
+    j_out = present % side
+    i_out = (present // side) % side
+    return {
+        "frequency": xu[present // (side * side)],
+        "recency": (i_out * step).astype(np.float64),
+        "T": (j_out * step).astype(np.float64),
+        "weights": np.asarray(counts[present], dtype=np.float64),
+    }
+
+
 def _dense_codes(
     columns: Sequence[FloatArray],
 ) -> tuple[tuple[FloatArray, ...], npt.NDArray[np.intp]] | None:
@@ -254,11 +286,13 @@ class Convergence:
     iterations: int
     """Optimiser iterations."""
     function_evaluations: int
-    """Evaluations of the log-likelihood (with its gradient)."""
+    """Evaluations of the full-data log-likelihood (with its gradient) by the final optimiser
+    (a warm start's evaluations on coarsened data are not counted)."""
     gradient_norm: float
     """Largest absolute gradient of the mean log-likelihood in log-parameters at the optimum."""
     method: str
-    """The optimiser (``"L-BFGS-B"``)."""
+    """The optimiser: ``"L-BFGS-B"``, or ``"BFGS"`` after a warm start on coarsened data (see
+    :doc:`/explanation/models-numerics`)."""
 
 
 _LOG_BOUND = 30.0  # log-parameters stay in [-30, 30]: parameters in [1e-13, 1e13]
@@ -594,7 +628,7 @@ class BTYDModel:
             iterations=int(res.nit),
             function_evaluations=int(res.nfev),
             gradient_norm=gnorm,
-            method="L-BFGS-B",
+            method="BFGS" if str(res.message).startswith("warm-started") else "L-BFGS-B",
         )
         self._cov_log = cov_log
         self._covariance = cov_log * np.outer(params, params)

@@ -28,6 +28,7 @@ from loyaltykit.models._base import (
     compress,
     conditional_pmf_columns,
     distinct,
+    grid_compress,
     read_rft,
     with_columns,
 )
@@ -81,16 +82,8 @@ class BetaGeo(BTYDModel):
         again, for a warm start (see :meth:`BTYDModel.fit`); ``None`` for small data."""
         if data["T"].size < 50_000:
             return None
-        step = float(data["T"].max()) / 48.0
-        if not step > 0:
-            return None
-        rounded = {
-            "frequency": data["frequency"],
-            "recency": np.round(data["recency"] / step) * step,
-            "T": np.round(data["T"] / step) * step,
-        }
-        coarse = compress(rounded, self.compress_keys, data["weights"], ordered=False)
-        if coarse["T"].size > data["T"].size // 3:
+        coarse = grid_compress(data, 48)
+        if coarse is None or coarse["T"].size > data["T"].size // 3:
             return None
         return self._arrange(coarse)
 

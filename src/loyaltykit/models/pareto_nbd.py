@@ -36,6 +36,7 @@ from loyaltykit.models._base import (
     compress,
     conditional_pmf_columns,
     distinct,
+    grid_compress,
     read_rft,
     with_columns,
 )
@@ -288,16 +289,8 @@ class ParetoNBD(BTYDModel):
         start (see :meth:`BTYDModel.fit`); ``None`` when the data have few pairs already."""
         if data["_tx_x"].size + data["_T_x"].size < 2000:
             return None
-        step = float(data["T"].max()) / _COARSE_GRID
-        if not step > 0:
-            return None
-        rounded = {
-            "frequency": data["frequency"],
-            "recency": np.round(data["recency"] / step) * step,
-            "T": np.round(data["T"] / step) * step,
-        }
-        coarse = compress(rounded, self.compress_keys, data["weights"])
-        if coarse["T"].size > data["T"].size // 3:
+        coarse = grid_compress(data, _COARSE_GRID)
+        if coarse is None or coarse["T"].size > data["T"].size // 3:
             return None
         return _with_pairs(coarse)
 
