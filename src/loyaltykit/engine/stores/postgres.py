@@ -144,28 +144,32 @@ _TEMPLATES = {
 }
 
 
-# The writes of a unit are buffered and sent at commit in ONE pipeline (one round trip instead
-# of one per write): one prepared ``executemany`` per kind of row, in append order. The upserts
-# return the keys they wrote, so that the store can check that every row was written (a
-# duplicate event or entry id, a batch or purchase of another member).
+# The writes of a unit are buffered and sent at commit in ONE pipeline together with the COMMIT
+# (one round trip instead of one per write, plus one for the commit): one prepared
+# ``executemany`` per kind of row, in append order. A row that must not be written makes its
+# statement fail, which aborts the rest of the pipeline, the COMMIT included: a duplicate event
+# or entry id violates the primary or unique key, and a batch or purchase id of another member
+# sets ``member_id`` to NULL (the NOT NULL constraint fails). The store then rolls back and
+# names the offending key.
 _WRITES: dict[str, str] = {
-    "ev": f"INSERT INTO {{events}} ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+    "ev": f"INSERT INTO {{events}} ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
     "ms": "UPDATE {members} SET state = %s WHERE member_id = %s",
+    "batch_owners": "SELECT id, member_id FROM {batches} WHERE id = ANY(%s)",
+    "purchase_owners": "SELECT transaction_id, member_id FROM {purchases}"
+    " WHERE transaction_id = ANY(%s)",
     "bt": f"INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS})"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
-    " expires_at = EXCLUDED.expires_at WHERE b.member_id = EXCLUDED.member_id"
-    " RETURNING b.id",
+    " expires_at = EXCLUDED.expires_at,"
+    " member_id = CASE WHEN b.member_id = EXCLUDED.member_id THEN b.member_id END",
     "pu": f"INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS})"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (transaction_id) DO UPDATE SET"
     " refunded_amount = EXCLUDED.refunded_amount,"
-    " reversed_points = EXCLUDED.reversed_points WHERE p.member_id = EXCLUDED.member_id"
-    " RETURNING p.transaction_id",
+    " reversed_points = EXCLUDED.reversed_points,"
+    " member_id = CASE WHEN p.member_id = EXCLUDED.member_id THEN p.member_id END",
     "en": f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS})"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (id) DO NOTHING RETURNING id",
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
     "tc": f"INSERT INTO {{tier_changes}} ({_TIER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
     "ac": "INSERT INTO {activity} (member_id, event_id, occurred_at, spend, points, visits)"
     " VALUES (%s, %s, %s, %s, %s, %s)",
@@ -482,7 +486,7 @@ class PostgresUnit:
     # -- commit --
     def _flush(self) -> None:
         """Send every buffered write in one pipeline and check that all of it was written."""
-        jobs: list[tuple[str, list[tuple[Any, ...]], bool]] = []
+        jobs: list[tuple[str, list[tuple[Any, ...]]]] = []
         if self._events:
             rows_e = [
                 (
@@ -495,9 +499,9 @@ class PostgresUnit:
                 )
                 for r in self._events.values()
             ]
-            jobs.append(("ev", rows_e, True))
+            jobs.append(("ev", rows_e))
         if self._saved:
-            jobs.append(("ms", [(text, m) for m, text in self._saved.items()], False))
+            jobs.append(("ms", [(text, m) for m, text in self._saved.items()]))
         if self._batches:
             rows_b = [
                 (
@@ -514,7 +518,7 @@ class PostgresUnit:
                 )
                 for b in self._batches.values()
             ]
-            jobs.append(("bt", rows_b, True))
+            jobs.append(("bt", rows_b))
         if self._purchases:
             rows_p = [
                 (
@@ -530,7 +534,7 @@ class PostgresUnit:
                 )
                 for p in self._purchases.values()
             ]
-            jobs.append(("pu", rows_p, True))
+            jobs.append(("pu", rows_p))
         if self._entries:
             dumps = _sql.dumps
             rows_n = [
@@ -549,59 +553,62 @@ class PostgresUnit:
                 )
                 for e in self._entries
             ]
-            jobs.append(("en", rows_n, True))
+            jobs.append(("en", rows_n))
         if self._tiers:
             rows_t = [
                 (c.member_id, c.event_id, c.from_tier, c.to_tier, c.occurred_at, c.reason)
                 for c in self._tiers
             ]
-            jobs.append(("tc", rows_t, False))
+            jobs.append(("tc", rows_t))
         if self._activity:
             rows_a = [
                 (a.member_id, a.event_id, a.occurred_at, a.spend, a.points, a.visits)
                 for a in self._activity
             ]
-            jobs.append(("ac", rows_a, False))
-        if not jobs:
-            return
+            jobs.append(("ac", rows_a))
         conn = self._conn
+        if not jobs:
+            conn.commit()
+            return
         sql = self._store._writes
-        cursors: list[tuple[str, psycopg.Cursor[Any]]] = []
-        with conn.pipeline():
-            for part, rows, returning in jobs:
-                cur = conn.cursor()
-                cur.executemany(sql[part], rows, returning=returning)
-                if returning:
-                    cursors.append((part, cur))
-        written: dict[str, list[str] | None] = {}
-        for part, cur in cursors:
-            keys: list[str] = []
-            while True:
-                keys.extend(row[0] for row in cur.fetchall())
-                if not cur.nextset():
-                    break
-            written[part] = keys
-        self._verify(written)
+        try:
+            with conn.pipeline():
+                for part, rows in jobs:
+                    conn.cursor().executemany(sql[part], rows)
+                conn.commit()
+        except psycopg.errors.IntegrityError as exc:
+            conn.rollback()
+            self._explain(exc)
+            raise
 
-    def _verify(self, written: dict[str, list[str] | None]) -> None:
-        def missing(part: str, wanted: Sequence[str]) -> str | None:
-            got = set(written.get(part) or ())
-            return next((key for key in wanted if key not in got), None)
-
-        if (key := missing("ev", list(self._events))) is not None:
-            raise EventExistsError(f"event id {key!r} is already stored")
-        if (key := missing("en", [e.id for e in self._entries])) is not None:
-            raise StoreError(f"ledger entry id {key!r} is already stored")
-        if (key := missing("bt", list(self._batches))) is not None:
-            raise StoreError(
-                f"batch id {key!r} already belongs to another member than "
-                f"{self._batches[key].member_id!r}"
-            )
-        if (key := missing("pu", list(self._purchases))) is not None:
-            raise StoreError(
-                f"transaction id {key!r} already belongs to another member than "
-                f"{self._purchases[key].member_id!r}"
-            )
+    def _explain(self, exc: psycopg.errors.IntegrityError) -> None:
+        """Turn the violation that aborted the commit into the error the protocol names."""
+        diag = exc.diag
+        table = diag.table_name or ""
+        if isinstance(exc, psycopg.errors.UniqueViolation) and table.endswith("loyaltykit_events"):
+            ids = ", ".join(map(repr, self._events))
+            raise EventExistsError(f"event id {ids} is already stored") from exc
+        if isinstance(exc, psycopg.errors.UniqueViolation) and table.endswith("loyaltykit_entries"):
+            detail = diag.message_detail or ""
+            key = next((e.id for e in self._entries if f"=({e.id})" in detail), None)
+            if key is None:  # pragma: no cover - PostgreSQL always names the key
+                key = ", ".join(e.id for e in self._entries)
+            raise StoreError(f"ledger entry id {key!r} is already stored") from exc
+        if isinstance(exc, psycopg.errors.NotNullViolation) and diag.column_name == "member_id":
+            if table.endswith("loyaltykit_batches"):
+                query, mine = "batch_owners", {k: b.member_id for k, b in self._batches.items()}
+                what = "batch id"
+            else:
+                query = "purchase_owners"
+                mine = {k: p.member_id for k, p in self._purchases.items()}
+                what = "transaction id"
+            rows = self._conn.execute(self._store._writes[query], (list(mine),)).fetchall()
+            self._conn.rollback()
+            for key, owner in rows:
+                if owner != mine[key]:
+                    raise StoreError(
+                        f"{what} {key!r} already belongs to another member than {mine[key]!r}"
+                    ) from exc
 
 
 # --------------------------------------------------------------------------------------------
