@@ -63,6 +63,9 @@ __all__ = ["PostgresStore", "PostgresUnit"]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
+_TXN_COUNTER = "txn:{}"
+"""Name of the counter the engine keeps per refund transaction id (prefetched with purchases)."""
+
 _DBErrors = (sa_exc.DBAPIError, psycopg.Error)
 """What a failing statement raises: through SQLAlchemy, or from the driver's cursor."""
 
@@ -273,6 +276,7 @@ class PostgresUnit:
         "_activity",
         "_batches",
         "_conn",
+        "_counters",
         "_entries",
         "_entry_ids",
         "_events",
@@ -309,6 +313,8 @@ class PostgresUnit:
         # open-batch rows of the locked members, read together with the first get_event (one
         # round trip for both); valid until the unit's own writes reach the database at commit
         self._prefetched: dict[str, list[Any]] | None = None
+        # counter values read together with a purchase record (see get_purchase)
+        self._counters: dict[str, int] = {}
 
     @property
     def member_ids(self) -> tuple[str, ...]:
@@ -412,7 +418,17 @@ class PostgresUnit:
         """See :meth:`StoreUnit.get_purchase <loyaltykit.engine.store.StoreUnit.get_purchase>`."""
         if transaction_id in self._purchases:
             return self._purchases[transaction_id]
-        row = self._run("get_purchase", {"transaction_id": transaction_id}).fetchone()
+        # The engine follows the purchase lookup with one of the counter that marks the
+        # transaction id as used by a refund; both go in one pipeline (one round trip). The
+        # counter's value is then the one committed when the pipeline ran, as it would be a
+        # moment later: a counter_add of the same name drops it.
+        name = _TXN_COUNTER.format(transaction_id)
+        with self._conn.pipeline():
+            cur = self._run("get_purchase", {"transaction_id": transaction_id})
+            counter = self._run("counter_value", {"name": name})
+        found = counter.fetchone()
+        self._counters[name] = 0 if found is None else int(found[0])
+        row = cur.fetchone()
         return None if row is None else _purchase(row)
 
     def put_purchase(self, record: PurchaseRecord) -> None:
@@ -471,6 +487,8 @@ class PostgresUnit:
     # -- counters (written at once: their caps are checked by the database) --
     def counter_value(self, name: str) -> int:
         """See :meth:`StoreUnit.counter_value <loyaltykit.engine.store.StoreUnit.counter_value>`."""
+        if name in self._counters:
+            return self._counters.pop(name)
         row = self._run("counter_value", {"name": name}).fetchone()
         return 0 if row is None else int(row[0])
 
@@ -480,6 +498,7 @@ class PostgresUnit:
         The counter's row stays locked until the unit ends, so units adding to the same counter
         take turns; a concurrent add is re-checked against the cap after it commits.
         """
+        self._counters.pop(name, None)
         result = self._run("counter_add", {"name": name, "amount": amount, "cap": cap})
         return result.fetchone() is not None
 
