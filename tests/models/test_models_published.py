@@ -216,3 +216,27 @@ def test_bgnbd_warm_start_matches_plain_fit() -> None:
     truth = {"r": 0.55, "alpha": 77.0, "a": 0.85, "b": 2.5}
     for name, value in truth.items():
         assert warm.params_[name] == pytest.approx(value, rel=0.15)
+
+
+def test_gamma_gamma_warm_start_matches_plain_fit() -> None:
+    """Above 50,000 repeat buyers Gamma-Gamma starts from a fit on spend rounded to a
+    geometric grid; same optimum as plain L-BFGS-B."""
+    rng = np.random.default_rng(11)
+    n = 60_000
+    x = rng.integers(1, 25, n).astype(np.float64)
+    nu = rng.gamma(3.74, 1 / 15.44, n)
+    spend = rng.gamma(6.25 * x, 1 / nu) / x  # mean of x transactions
+    frame = pl.DataFrame({"frequency": x, "monetary_value": spend})
+    model = GammaGamma()
+    data = model._prepare(frame)
+    assert model._coarse(data) is not None
+    warm = GammaGamma().fit(frame)
+    assert warm.convergence_.method == "BFGS"
+    start = dict(zip(GammaGamma.param_names, model._initial(data).tolist(), strict=True))
+    plain = GammaGamma(initial_params=start).fit(frame)
+    assert plain.convergence_.method == "L-BFGS-B"
+    assert warm.log_likelihood_ == pytest.approx(plain.log_likelihood_, rel=1e-12)
+    for name, value in plain.params_.items():
+        assert warm.params_[name] == pytest.approx(value, rel=1e-5)
+    for name, value in {"p": 6.25, "q": 3.74, "v": 15.44}.items():
+        assert warm.params_[name] == pytest.approx(value, rel=0.1)

@@ -341,11 +341,19 @@ def _quasi_newton(
             p *= 2.0 / biggest
             slope *= 2.0 / biggest
         t = 1.0
+        g_max = float(np.max(np.abs(g)))
         for _ in range(30):
             xn = np.clip(x + t * p, -_LOG_BOUND, _LOG_BOUND)
             fn, gn = objective(xn)
             nfev += 1
-            if math.isfinite(fn) and fn <= f + 1e-4 * t * slope:
+            if not math.isfinite(fn):
+                t *= 0.5
+                continue
+            if fn <= f + 1e-4 * t * slope:
+                break
+            # near the optimum the decrease is below the rounding noise of f: accept a step
+            # that keeps f within that noise and shrinks the gradient (approximate Wolfe)
+            if fn <= f + 1e-12 * max(abs(f), 1.0) and float(np.max(np.abs(gn))) < g_max:
                 break
             t *= 0.5
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from scipy.special import digamma, gammaln
 
@@ -83,8 +84,13 @@ class GammaGamma(BTYDModel):
             data["weights"] = np.ones(a["frequency"].size) if w is None else w
         else:
             data = compress(a, self.compress_keys, a.get("weights"))
+        return self._arrange(data)
+
+    def _arrange(self, data: Arrays) -> Arrays:
+        """Per-frequency weights and the parameter-free sums of :meth:`_total`."""
         x, m, w = data["frequency"], data["monetary_value"], data["weights"]
         (xu,), inverse = distinct(x)
+        data["_x_inv"] = inverse  # type: ignore[assignment]
         data["_x_u"] = xu
         data["_x_w"] = np.bincount(inverse, weights=w, minlength=xu.size).astype(np.float64)
         log_m = np.log(m)
@@ -92,6 +98,35 @@ class GammaGamma(BTYDModel):
             [float(w @ log_m), float(w @ (x * log_m)), float(w @ (x * np.log(x)))]
         )
         return data
+
+    def _coarse(self, data: Arrays) -> Arrays | None:
+        """``monetary_value`` rounded to a geometric grid (512 steps between the smallest and
+        the largest value) and compressed again per frequency, for a warm start (see
+        :meth:`BTYDModel.fit`); ``None`` below 50,000 rows."""
+        m = data["monetary_value"]
+        if m.size < 50_000:
+            return None
+        log_m = np.log(m)
+        lo, hi = float(log_m.min()), float(log_m.max())
+        if not hi > lo:
+            return None
+        cells = 512
+        step = (hi - lo) / cells
+        inverse: npt.NDArray[np.intp] = data["_x_inv"]  # type: ignore[assignment]
+        code = inverse.astype(np.int64) * (cells + 1) + np.rint((log_m - lo) / step).astype(
+            np.int64
+        )
+        xu = data["_x_u"]
+        counts = np.bincount(code, weights=data["weights"], minlength=xu.size * (cells + 1))
+        present = np.flatnonzero(counts > 0)
+        if present.size > m.size // 3:
+            return None
+        coarse = {
+            "frequency": xu[present // (cells + 1)],
+            "monetary_value": np.exp(lo + (present % (cells + 1)) * step),
+            "weights": np.asarray(counts[present], dtype=np.float64),
+        }
+        return self._arrange(coarse)
 
     def _total(self, params: FloatArray, data: Arrays) -> tuple[float, FloatArray]:
         if "_x_u" not in data:
