@@ -135,3 +135,18 @@ def test_builtin_scoring_models_registered(plugin_host: PluginHost) -> None:
     sbg = registry.create("sbg").fit(table)
     out = sbg.score(pl.DataFrame({"duration": [1, 4], "churned": [False, True]}))
     assert out["probability_renewal"][1] == 0.0
+
+
+def test_importing_the_models_stays_light() -> None:
+    """scipy.stats, scipy.optimize and scipy.linalg are slow to import: the models load them only
+    when a fit or a quadrature needs them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, loyaltykit, loyaltykit.models; "
+        "print(sorted(m for m in ('scipy.stats', 'scipy.optimize', 'scipy.linalg') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
