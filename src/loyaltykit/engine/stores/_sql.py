@@ -87,7 +87,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE {members} (member_id {key} PRIMARY KEY, state {json}){keyed}",
             "CREATE TABLE {events} ("
             " event_id {key} PRIMARY KEY, member_id {key} NOT NULL, kind TEXT NOT NULL,"
-            " fingerprint TEXT NOT NULL, outcome {json} NOT NULL, recorded_at {ts} NOT NULL){keyed}",
+            " fingerprint TEXT NOT NULL, outcome {json} NOT NULL, recorded_at {ts} NOT NULL)",
             "CREATE TABLE {batches} ("
             " id {key} PRIMARY KEY, member_id {key} NOT NULL, event_id {key} NOT NULL,"
             " transaction_id {key}, source TEXT NOT NULL, points {int} NOT NULL,"
