@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import polars as pl
 import pytest
 
@@ -150,3 +153,15 @@ def test_importing_the_models_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_non_finite_start_raises_with_advice() -> None:
+    class Broken(BetaGeo):
+        def _total(
+            self, params: np.ndarray, data: dict[str, np.ndarray]
+        ) -> tuple[float, np.ndarray]:
+            return math.nan, np.full(4, math.nan)
+
+    frame = pl.DataFrame({"frequency": [0, 2, 5], "recency": [0.0, 3.0, 9.0], "T": [10.0] * 3})
+    with pytest.raises(ConvergenceError, match="not finite at the starting values"):
+        Broken().fit(frame)
