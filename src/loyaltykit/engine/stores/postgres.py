@@ -266,10 +266,12 @@ class PostgresUnit:
 
     Built by :meth:`PostgresStore.unit`; see :class:`~loyaltykit.engine.store.StoreUnit` for what
     each method promises. Reads go to the database at once (and see the unit's own writes);
-    writes are kept in the unit and sent together, as one statement, when the unit commits, so
-    an event costs a handful of round trips whatever it writes. Conflicts the database finds
-    then (an event id or ledger entry id already stored by another unit) are raised at commit,
-    after which the unit is rolled back.
+    writes are kept in the unit and sent together with the ``COMMIT``, in one pipeline, so an
+    event costs a handful of round trips whatever it writes. Conflicts the database finds then
+    (an event id or ledger entry id already stored by another unit, a batch or purchase id of
+    another member) abort that pipeline, the commit included: they are raised at commit, after
+    which the unit is rolled back. The first event lookup also reads the open batches of the
+    unit's members, and a purchase lookup the transaction's refund counter, in one round trip.
     """
 
     __slots__ = (
