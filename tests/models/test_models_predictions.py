@@ -318,3 +318,30 @@ def test_bgnbd_conditional_pmf_matches_numerical_integration() -> None:
             value += over_lambda(dead) * e_p(1, x - 1)
         want.append(value / likelihood)
     assert got == pytest.approx(want, rel=1e-8)
+
+
+def test_bgbb_conditional_pmf() -> None:
+    model = BetaGeoBetaBinom.from_params(**REF["bgbb"]["params"])
+    donations = load_donations()
+    t = 5
+    counts = list(range(t + 1))
+    out = model.conditional_probability_of_purchases(counts, t, donations)
+    assert isinstance(out, pl.DataFrame)
+    table = np.column_stack([out[f"probability_{k}_purchases"].to_numpy() for k in counts])
+    assert np.all(table >= 0)
+    assert table.sum(axis=1) == pytest.approx(1.0, abs=1e-12)
+    mean = table @ np.arange(t + 1.0)
+    expected = model.expected_purchases(t, donations)["expected_purchases"].to_numpy()
+    assert mean == pytest.approx(expected, rel=1e-10)
+    # no history: the new-customer distribution checked against lifetimes above
+    # (periods = 0 is no valid input row, so the formula is called directly)
+    zero = np.zeros(1)
+    got = model._conditional_pmf(np.arange(t + 1.0), t, zero, zero, zero)[0]
+    want = model.probability_of_purchases(counts, t)["probability"].to_numpy()
+    assert got == pytest.approx(want, rel=1e-10)
+    # more transactions than opportunities: impossible
+    beyond = model.conditional_probability_of_purchases([t + 1], t, donations)
+    assert isinstance(beyond, pl.DataFrame)
+    assert beyond[f"probability_{t + 1}_purchases"].max() == 0.0
+    with pytest.raises(ModelInputError, match="t="):
+        model.conditional_probability_of_purchases(1, 2.5, donations)  # type: ignore[arg-type]

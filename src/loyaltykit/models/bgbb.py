@@ -22,6 +22,7 @@ from loyaltykit.models._base import (
     FrameLike,
     check_rule,
     compress,
+    purchase_counts,
     read_columns,
     with_columns,
 )
@@ -232,6 +233,70 @@ class BetaGeoBetaBinom(BTYDModel):
                     0.0,
                 )
         return pl.DataFrame({"n": xs.astype(np.int64), "probability": out})
+
+    def _conditional_pmf(
+        self, ns: FloatArray, t: int, x: FloatArray, tx: FloatArray, n: FloatArray
+    ) -> FloatArray:
+        """P(X(n, n + t) = k | x, t_x, n) per row (rows x len(ns)).
+
+        Given alive after ``n`` opportunities, ``p ~ Beta(alpha + x, beta + n - x)`` and
+        ``theta ~ Beta(gamma, delta + n)``; the customer stays alive for ``l`` of the next ``t``
+        opportunities (``theta (1 - theta)^l`` for ``l < t``, ``(1 - theta)^t`` for ``l = t``) and
+        buys at each with probability ``p``::
+
+            P(k) = P(alive) sum_l w_l C(l, k) B(alpha + x + k, beta + n - x + l - k)
+                                           / B(alpha + x, beta + n - x)
+                   + [k = 0] (1 - P(alive))
+
+        with ``w_l = B(gamma + 1, delta + n + l) / B(gamma, delta + n)`` for ``l < t`` and
+        ``B(gamma, delta + n + t) / B(gamma, delta + n)`` for ``l = t``; all in log space.
+        """
+        al, be, ga, de = self._p()
+        pa = self._palive(x, tx, n)
+        out = np.zeros((x.size, ns.size))
+        base_p = betaln(al + x, be + n - x)
+        base_t = betaln(ga, de + n)
+        for lv in range(t + 1):
+            if lv < t:
+                log_w = betaln(ga + 1.0, de + n + lv) - base_t
+            else:
+                log_w = betaln(ga, de + n + t) - base_t
+            for j, k in enumerate(ns):
+                if k > lv:
+                    continue
+                log_c = gammaln(lv + 1.0) - gammaln(k + 1.0) - gammaln(lv - k + 1.0)
+                out[:, j] += np.exp(
+                    log_w + log_c + betaln(al + x + k, be + n - x + lv - k) - base_p
+                )
+        out *= pa[:, None]
+        out[:, ns == 0] += (1.0 - pa)[:, None]
+        return out
+
+    def conditional_probability_of_purchases(
+        self, n: int | list[int] | FloatArray, t: int, frame: FrameLike
+    ) -> pl.DataFrame | pl.LazyFrame:
+        """``frame`` with ``probability_{n}_purchases`` for each count in ``n``: the probability
+        that each customer makes exactly ``n`` transactions in the next ``t`` opportunities,
+        given their ``frequency``, ``recency`` and ``periods``.
+
+        Over ``n = 0, ..., t`` the columns sum to 1 and their mean is :meth:`expected_purchases`;
+        for a new customer see :meth:`probability_of_purchases`.
+        """
+        owner = f"{self._owner}.conditional_probability_of_purchases"
+        self._p()
+        counts = purchase_counts(owner, n)
+        if t < 0 or t != int(t):
+            raise ModelInputError(f"{owner}: t={t!r} must be a whole number of periods >= 0")
+        names = [f"probability_{int(v)}_purchases" for v in counts]
+
+        def compute(d: Arrays) -> dict[str, FloatArray]:
+            d = self._prepare_rows(d)
+            values = self._conditional_pmf(
+                counts, int(t), d["frequency"], d["recency"], d["periods"]
+            )
+            return {name: values[:, j] for j, name in enumerate(names)}
+
+        return with_columns(frame, self._owner, self.required_columns, compute, names)
 
     def score(self, frame: FrameLike, *, horizon: int = 1) -> pl.DataFrame | pl.LazyFrame:
         """``frame`` with ``probability_alive`` and ``expected_purchases`` over ``horizon``
