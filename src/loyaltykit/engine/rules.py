@@ -477,8 +477,34 @@ class Campaign:
 # --------------------------------------------------------------------------------------------
 
 
+class _Bonus:
+    """What the bonus rules share: scope ``"bonus"`` and no rule they depend on."""
+
+    __slots__ = ()
+
+    @property
+    def scope(self) -> str:
+        """``"bonus"``."""
+        return "bonus"
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """None."""
+        return ()
+
+
+class _MemberOnlyBonus(_Bonus):
+    """A bonus for the member alone: nothing for a referrer."""
+
+    __slots__ = ()
+
+    def referrer_points(self, ctx: EarnContext) -> int:
+        """0."""
+        return 0
+
+
 @attrs.frozen(kw_only=True)
-class WelcomeBonus:
+class WelcomeBonus(_MemberOnlyBonus):
     """Points once, on enrolment."""
 
     name: str = attrs.field(validator=c.non_empty_str)
@@ -489,27 +515,13 @@ class WelcomeBonus:
     """Most points awarded in all (``None``: unlimited)."""
 
     @property
-    def scope(self) -> str:
-        """``"bonus"``."""
-        return "bonus"
-
-    @property
     def triggers(self) -> frozenset[str]:
         """Enrolments."""
         return frozenset({"enroll"})
 
-    @property
-    def depends_on(self) -> tuple[str, ...]:
-        """None."""
-        return ()
-
     def points(self, ctx: EarnContext) -> int:
         """The bonus on enrolment."""
         return self.points_awarded if ctx.trigger == "enroll" else 0
-
-    def referrer_points(self, ctx: EarnContext) -> int:
-        """0."""
-        return 0
 
     def points_expr(self) -> pl.Expr:
         """The bonus, over a frame of enrolments."""
@@ -517,7 +529,7 @@ class WelcomeBonus:
 
 
 @attrs.frozen(kw_only=True)
-class BirthdayBonus:
+class BirthdayBonus(_MemberOnlyBonus):
     """Points with the first purchase in the member's birthday month, once per (local) year."""
 
     name: str = attrs.field(validator=c.non_empty_str)
@@ -528,28 +540,14 @@ class BirthdayBonus:
     """Most points awarded in all (``None``: unlimited)."""
 
     @property
-    def scope(self) -> str:
-        """``"bonus"``."""
-        return "bonus"
-
-    @property
     def triggers(self) -> frozenset[str]:
         """Purchases."""
         return frozenset({"purchase"})
-
-    @property
-    def depends_on(self) -> tuple[str, ...]:
-        """None."""
-        return ()
 
     def points(self, ctx: EarnContext) -> int:
         """The bonus when ``ctx.is_first_in_birthday_month``."""
         ok = ctx.trigger == "purchase" and ctx.is_first_in_birthday_month
         return self.points_awarded if ok else 0
-
-    def referrer_points(self, ctx: EarnContext) -> int:
-        """0."""
-        return 0
 
     def points_expr(self) -> pl.Expr:
         """From the ``is_first_in_birthday_month`` column."""
@@ -561,7 +559,7 @@ class BirthdayBonus:
 
 
 @attrs.frozen(kw_only=True)
-class ReferralBonus:
+class ReferralBonus(_Bonus):
     """On a referred member's first purchase: points for them and for their referrer."""
 
     name: str = attrs.field(validator=c.non_empty_str)
@@ -574,19 +572,9 @@ class ReferralBonus:
     """Most points (referee's plus referrer's) awarded in all (``None``: unlimited)."""
 
     @property
-    def scope(self) -> str:
-        """``"bonus"``."""
-        return "bonus"
-
-    @property
     def triggers(self) -> frozenset[str]:
         """Purchases."""
         return frozenset({"purchase"})
-
-    @property
-    def depends_on(self) -> tuple[str, ...]:
-        """None."""
-        return ()
 
     def _applies(self, ctx: EarnContext) -> bool:
         return ctx.trigger == "purchase" and ctx.is_first_purchase and ctx.has_referrer
