@@ -43,12 +43,16 @@ def _purchase_rows_with(
     timestamp: str,
     amount: str,
     keep: Sequence[str],
-    zone: str | None,
 ) -> pl.LazyFrame:
+    """Net purchase rows up to ``as_of`` with their local time (``__local``) and day key."""
     schema = lf.collect_schema()
+    zone = timestamp_zone(schema, timestamp, owner)
     cutoff = period_start_of(as_of, zone, "D", owner, "as_of")
-    day = pl.col("__local").dt.truncate("1d")
-    rows = lf.with_columns(day.dt.epoch("us").alias(_KEY)).filter(pl.col(_KEY) <= cutoff)
+    local = local_naive(pl.col(timestamp), zone)
+    rows = lf.with_columns(
+        local.alias("__local"), local.dt.truncate("1d").dt.epoch("us").alias(_KEY)
+    )
+    rows = rows.filter(pl.col(_KEY) <= cutoff)
     cols = [customer_id, _KEY, "__local", *keep]
     if "kind" not in schema:
         return rows.select(*cols, pl.col(amount).alias(_VALUE))
@@ -92,17 +96,7 @@ def period_kpis(
         )
     owner = "period_kpis"
     lf = as_lazy(transactions, owner, "transactions")
-    zone = timestamp_zone(lf.collect_schema(), timestamp, owner)
-    rows = _purchase_rows_with(
-        lf.with_columns(local_naive(pl.col(timestamp), zone).alias("__local")),
-        as_of,
-        owner,
-        customer_id,
-        timestamp,
-        amount,
-        (),
-        zone,
-    )
+    rows = _purchase_rows_with(lf, as_of, owner, customer_id, timestamp, amount, ())
     trunc = {"D": "1d", "W": "1w", "M": "1mo", "Q": "1q", "Y": "1y"}[period]
     rows = rows.with_columns(pl.col("__local").dt.truncate(trunc).dt.date().alias("period"))
     rows = rows.with_columns(period_index(pl.col("period"), period).alias("__p"))
@@ -286,17 +280,7 @@ def purchase_patterns(
     """
     owner = "purchase_patterns"
     lf = as_lazy(transactions, owner, "transactions")
-    zone = timestamp_zone(lf.collect_schema(), timestamp, owner)
-    rows = _purchase_rows_with(
-        lf.with_columns(local_naive(pl.col(timestamp), zone).alias("__local")),
-        as_of,
-        owner,
-        customer_id,
-        timestamp,
-        amount,
-        (),
-        zone,
-    )
+    rows = _purchase_rows_with(lf, as_of, owner, customer_id, timestamp, amount, ())
     out = (
         rows.group_by(
             pl.col("__local").dt.weekday().cast(pl.Int8).alias("weekday"),
@@ -342,16 +326,8 @@ def channel_summary(
     lf = as_lazy(transactions, owner, "transactions")
     schema = lf.collect_schema()
     check_columns(schema, {channel: "sales channel"}, owner)
-    zone = timestamp_zone(schema, timestamp, owner)
     rows = _purchase_rows_with(
-        lf.with_columns(local_naive(pl.col(timestamp), zone).alias("__local")),
-        as_of,
-        owner,
-        customer_id,
-        timestamp,
-        amount,
-        (channel,),
-        zone,
+        lf, as_of, owner, customer_id, timestamp, amount, (channel,)
     ).with_columns(pl.col(channel).fill_null("(unknown)"))
     by_channel = rows.group_by(channel).agg(
         pl.col(customer_id).n_unique().cast(pl.Int64).alias("customers"),
