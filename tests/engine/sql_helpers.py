@@ -82,6 +82,22 @@ class SQLStoreBehaviour:
         """Run raw SQL (``{members}`` etc. are table names) in its own transaction."""
         raise NotImplementedError
 
+    #: the module holding the store's ``MIGRATIONS`` (looked up when a store migrates)
+    migrations_module: Any = _sql
+
+    @property
+    def migrations(self) -> tuple[_sql.Migration, ...]:
+        """The store's migration steps."""
+        steps: tuple[_sql.Migration, ...] = self.migrations_module.MIGRATIONS
+        return steps
+
+    def add_step(self, monkeypatch: pytest.MonkeyPatch, description: str, *sql: str) -> int:
+        """Append one step to the store's migrations for this test; returns its version."""
+        version = len(self.migrations) + 1
+        step = _sql.Migration(version, description, sql)
+        monkeypatch.setattr(self.migrations_module, "MIGRATIONS", (*self.migrations, step))
+        return version
+
     def test_fresh_database_has_version_zero_and_refuses_units(
         self, make_store: StoreMaker
     ) -> None:
@@ -95,9 +111,12 @@ class SQLStoreBehaviour:
     def test_migrate_records_each_step(self, make_store: StoreMaker) -> None:
         store = make_store()
         store.migrate()
-        rows = self.execute(store, "SELECT version, description FROM {schema_version}")
-        assert rows == [(1, "initial ledger schema")]
-        assert store.schema_version() == _sql.latest_version(_sql.MIGRATIONS)
+        rows = self.execute(
+            store, "SELECT version, description FROM {schema_version} ORDER BY version"
+        )
+        assert rows == [(m.version, m.description) for m in self.migrations]
+        assert rows[0] == (1, "initial ledger schema")
+        assert store.schema_version() == _sql.latest_version(self.migrations)
 
     def test_newer_schema_is_refused(self, make_store: StoreMaker) -> None:
         first = make_store()
@@ -126,40 +145,41 @@ class SQLStoreBehaviour:
         old.migrate()
         with old.unit("m1") as u:
             assert u.counter_add("stock", 3, 10)
-        step = _sql.Migration(2, "counter notes", ("ALTER TABLE {counters} ADD COLUMN note TEXT",))
-        monkeypatch.setattr(_sql, "MIGRATIONS", (*_sql.MIGRATIONS, step))
+        old_version = old.schema_version()
+        version = self.add_step(
+            monkeypatch, "counter notes", "ALTER TABLE {counters} ADD COLUMN note TEXT"
+        )
         stale = make_store()
         with (
-            pytest.raises(StoreError, match=r"schema version 1.*needs version 2"),
+            pytest.raises(
+                StoreError, match=rf"schema version {old_version}.*needs version {version}"
+            ),
             stale.unit("m1"),
         ):
             pass  # pragma: no cover - never reached
         new = make_store()
         new.migrate()
-        assert new.schema_version() == 2
+        assert new.schema_version() == version
         assert self.execute(new, "SELECT name, value, note FROM {counters}") == [("stock", 3, None)]
         assert self.execute(new, "SELECT version FROM {schema_version} ORDER BY version") == [
-            (1,),
-            (2,),
+            (v,) for v in range(1, version + 1)
         ]
         new.migrate()
-        assert new.schema_version() == 2
+        assert new.schema_version() == version
 
     def test_failed_migration_changes_nothing(
         self, make_store: StoreMaker, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         store = make_store()
         store.migrate()
-        broken = _sql.Migration(
-            2,
-            "broken",
-            ("ALTER TABLE {counters} ADD COLUMN note TEXT", "THIS IS NOT SQL"),
+        before = store.schema_version()
+        self.add_step(
+            monkeypatch, "broken", "ALTER TABLE {counters} ADD COLUMN note TEXT", "THIS IS NOT SQL"
         )
-        monkeypatch.setattr(_sql, "MIGRATIONS", (*_sql.MIGRATIONS, broken))
         again = make_store()
         with pytest.raises(StoreError, match="migration failed, nothing changed"):
             again.migrate()
-        assert again.schema_version() == 1
+        assert again.schema_version() == before
         with pytest.raises(Exception, match="note"):
             self.execute(again, "SELECT note FROM {counters}")
 
@@ -186,7 +206,9 @@ class SQLStoreBehaviour:
         for t in threads:
             t.join()
         assert errors == []
-        assert self.execute(stores[0], "SELECT COUNT(*) FROM {schema_version}") == [(1,)]
+        assert self.execute(stores[0], "SELECT COUNT(*) FROM {schema_version}") == [
+            (len(self.migrations),)
+        ]
 
     def test_new_members_are_serialised_from_their_first_unit(self, make_store: StoreMaker) -> None:
         """Units racing on members that have no row yet still run one at a time, also when

@@ -9,6 +9,7 @@ from event ids, so the two ledgers must be equal field by field (only the wall-c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -43,8 +44,11 @@ def _count_sqlite(path: Path) -> Callable[[], int]:
     def count() -> int:
         if not path.exists():
             return 0
+        # A read-write connection, closed each time: once the killed process is gone, opening
+        # the file alone runs WAL recovery, so a commit whose frames reached the WAL just before
+        # the kill (but not yet the shared index) is counted, as the resumed ingest will see it.
         try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+            with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
                 return int(conn.execute("SELECT COUNT(*) FROM loyaltykit_events").fetchone()[0])
         except sqlite3.OperationalError:  # no schema yet
             return 0
