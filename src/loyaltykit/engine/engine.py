@@ -617,6 +617,15 @@ _ENTRY_HOOKS: dict[EntryKind, str] = {
     EntryKind.EXPIRE: "loyaltykit_points_expired",
     EntryKind.ADJUST: "loyaltykit_points_adjusted",
 }
+_EVENT_HOOKS = (
+    "loyaltykit_points_expired",
+    "loyaltykit_points_earned",
+    "loyaltykit_points_reversed",
+    "loyaltykit_points_redeemed",
+    "loyaltykit_points_adjusted",
+    "loyaltykit_tier_changed",
+    "loyaltykit_reward_issued",
+)
 _HOOK_ORDER = (
     "loyaltykit_points_expired",
     "loyaltykit_points_earned",
@@ -1024,20 +1033,25 @@ class Engine:
         except Exception:  # pragma: no cover - a broken host must not undo a commit
             log.exception("loyaltykit: cannot load the plugin host; event hooks skipped")
             return
+        # only hooks somebody implements: most programs run with few or none
+        live = {name for name in _EVENT_HOOKS if getattr(hook, name).get_hookimpls()}
+        if not live:
+            return
         grouped: dict[tuple[str, str], list[LedgerEntry]] = {}
         for e in entries:
             name = _ENTRY_HOOKS.get(e.kind)
             if e.kind is EntryKind.DEBT:
                 name = "loyaltykit_points_earned" if e.points > 0 else "loyaltykit_points_reversed"
-            if name is not None:
+            if name in live:
                 grouped.setdefault((name, e.member_id), []).append(e)
         calls: list[tuple[str, dict[str, Any]]] = []
         for name in _HOOK_ORDER:
             for (hook_name, member_id), group in grouped.items():
                 if hook_name == name:
                     calls.append((name, {"member_id": member_id, "entries": tuple(group)}))
-        calls.extend(("loyaltykit_tier_changed", {"change": c}) for c in changes)
-        if reward is not None:
+        if "loyaltykit_tier_changed" in live:
+            calls.extend(("loyaltykit_tier_changed", {"change": c}) for c in changes)
+        if reward is not None and "loyaltykit_reward_issued" in live:
             calls.append(("loyaltykit_reward_issued", {"issue": reward}))
         for name, kwargs in calls:
             try:

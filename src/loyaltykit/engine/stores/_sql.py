@@ -199,11 +199,26 @@ def loads(text: str) -> dict[str, Any]:
     return value
 
 
+_UTC_TEXT: dict[dt.datetime, str] = {}
+_UTC_TEXT_MAX = 4096
+
+
 def utc_text(value: dt.datetime) -> str:
-    """An aware datetime as fixed-width ISO text in UTC: sorts like the instants it names."""
+    """An aware datetime as fixed-width ISO text in UTC: sorts like the instants it names.
+
+    Memoised (one event writes its time into several rows): aware datetimes hash and compare by
+    instant, and equal instants have the same UTC text.
+    """
+    found = _UTC_TEXT.get(value) if value.tzinfo is not None else None
+    if found is not None:
+        return found
     if value.tzinfo is None or value.utcoffset() is None:
         raise StoreError(f"datetime {value!r} is naive; ledger times must be timezone-aware")
-    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    text = value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    if len(_UTC_TEXT) >= _UTC_TEXT_MAX:
+        _UTC_TEXT.clear()
+    _UTC_TEXT[value] = text
+    return text
 
 
 def opt_utc_text(value: dt.datetime | None) -> str | None:
