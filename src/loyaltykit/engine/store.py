@@ -62,20 +62,23 @@ class EventExistsError(StoreError):
     """
 
 
+def _fingerprint_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"not JSON-able: {value!r}")
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_fingerprint_default)
+
+
 def fingerprint(payload: Mapping[str, Any]) -> str:
     """The sha256 hex digest of ``payload`` as canonical JSON (sorted keys, no spaces).
 
     Values must be JSON-able; ``Decimal`` and ``datetime`` are written as strings.
     """
-
-    def default(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, dt.datetime | dt.date):
-            return value.isoformat()
-        raise TypeError(f"not JSON-able: {value!r}")
-
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=default)
+    text = _CANONICAL.encode(payload)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -176,7 +176,7 @@ def require_current(found: int, where: str, migrations: Sequence[Migration]) -> 
 
 def dumps(value: Mapping[str, Any]) -> str:
     """JSON text of a JSON-able mapping (read-only mappings inside are copied to dicts)."""
-    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -189,6 +189,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     raise TypeError(f"value {value!r} of type {type(value).__name__} is not JSON-able")
+
+
+# one encoder for every call (json.dumps builds a new one whenever an option is given)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default, ensure_ascii=False)
 
 
 def loads(text: str) -> dict[str, Any]:
