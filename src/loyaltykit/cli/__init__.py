@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "loyaltykit.cli.engine_cmd",
     "loyaltykit.cli.analyze_cmd",
     "loyaltykit.cli.models_cmd",
+    "loyaltykit.cli.synthetic_cmd",
 )
 """Modules that add commands to the app, in help order."""
 
