@@ -191,6 +191,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"value {value!r} of type {type(value).__name__} is not JSON-able")
 
 
+def dumps_json(value: Any) -> str:
+    """JSON text of any JSON-able value, with the conversions of :func:`dumps` (datetimes as ISO
+    text with their offset, ``Decimal`` as exact text)."""
+    return _ENCODER.encode(value)
+
+
 # one encoder for every call (json.dumps builds a new one whenever an option is given)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default, ensure_ascii=False)
 

@@ -147,35 +147,71 @@ _TEMPLATES = {
 }
 
 
-# The writes of a unit are buffered and sent at commit in ONE pipeline together with the COMMIT
-# (one round trip instead of one per write, plus one for the commit): one prepared
-# ``executemany`` per kind of row, in append order. A row that must not be written makes its
-# statement fail, which aborts the rest of the pipeline, the COMMIT included: a duplicate event
-# or entry id violates the primary or unique key, and a batch or purchase id of another member
-# sets ``member_id`` to NULL (the NOT NULL constraint fails). The store then rolls back and
-# names the offending key.
-_WRITES: dict[str, str] = {
-    "ev": f"INSERT INTO {{events}} ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-    "ms": "UPDATE {members} SET state = %s WHERE member_id = %s",
-    "batch_owners": "SELECT id, member_id FROM {batches} WHERE id = ANY(%s)",
-    "purchase_owners": "SELECT transaction_id, member_id FROM {purchases}"
-    " WHERE transaction_id = ANY(%s)",
-    "bt": f"INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS})"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+# The writes of a unit are buffered and sent at commit as ONE statement, in one pipeline with the
+# COMMIT: one round trip, and one statement for the driver to prepare and send instead of one
+# per kind of row. Each kind of row is a data-modifying CTE fed by one JSON parameter
+# (json_to_recordset with typed columns: timestamps and exact NUMERIC amounts travel as text).
+# Rows numbered by an identity column (entries, tier changes, activity) are inserted ORDER BY
+# their position in the unit, so the append order is kept. A row that must not be written aborts
+# the statement and the COMMIT with it: a duplicate event or entry id violates the primary or
+# unique key, and a batch or purchase id of another member sets ``member_id`` to NULL (the NOT
+# NULL constraint fails). The store then rolls back and names the offending key.
+_PART_COLUMNS: dict[str, str] = {
+    "ev": "event_id text, member_id text, kind text, fingerprint text, outcome text,"
+    " recorded_at timestamptz",
+    "ms": "member_id text, state text",
+    "bt": "id text, member_id text, event_id text, transaction_id text, source text,"
+    " points bigint, remaining bigint, earned_at timestamptz, pending_until timestamptz,"
+    " expires_at timestamptz",
+    "pu": "transaction_id text, member_id text, event_id text, occurred_at timestamptz,"
+    " amount numeric, currency text, points bigint, refunded_amount numeric,"
+    " reversed_points bigint",
+    "en": "n bigint, id text, member_id text, event_id text, kind text, points bigint,"
+    " occurred_at timestamptz, batch_id text, pending_until timestamptz,"
+    " expires_at timestamptz, reason text, meta text",
+    "tc": "n bigint, member_id text, event_id text, from_tier text, to_tier text,"
+    " occurred_at timestamptz, reason text",
+    "ac": "n bigint, member_id text, event_id text, occurred_at timestamptz, spend numeric,"
+    " points bigint, visits bigint",
+}
+"""Columns of each kind of row as the write statement reads them from its JSON parameter."""
+
+
+def _rows(key: str) -> str:
+    return f"json_to_recordset(%s::json) AS u({_PART_COLUMNS[key]})"
+
+
+_PARTS: dict[str, str] = {
+    "ev": f"ev AS (INSERT INTO {{events}} ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"
+    f" FROM {_rows('ev')})",
+    "ms": f"ms AS (UPDATE {{members}} AS m SET state = u.state FROM {_rows('ms')}"
+    " WHERE m.member_id = u.member_id)",
+    "bt": f"bt AS (INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS}) SELECT {_BATCH_COLUMNS}"
+    f" FROM {_rows('bt')}"
     " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
     " expires_at = EXCLUDED.expires_at,"
-    " member_id = CASE WHEN b.member_id = EXCLUDED.member_id THEN b.member_id END",
-    "pu": f"INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS})"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " member_id = CASE WHEN b.member_id = EXCLUDED.member_id THEN b.member_id END)",
+    "pu": f"pu AS (INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS})"
+    f" SELECT {_PURCHASE_COLUMNS} FROM {_rows('pu')}"
     " ON CONFLICT (transaction_id) DO UPDATE SET"
     " refunded_amount = EXCLUDED.refunded_amount,"
     " reversed_points = EXCLUDED.reversed_points,"
-    " member_id = CASE WHEN p.member_id = EXCLUDED.member_id THEN p.member_id END",
-    "en": f"INSERT INTO {{entries}} ({_ENTRY_COLUMNS})"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-    "tc": f"INSERT INTO {{tier_changes}} ({_TIER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
-    "ac": "INSERT INTO {activity} (member_id, event_id, occurred_at, spend, points, visits)"
-    " VALUES (%s, %s, %s, %s, %s, %s)",
+    " member_id = CASE WHEN p.member_id = EXCLUDED.member_id THEN p.member_id END)",
+    "en": f"en AS (INSERT INTO {{entries}} ({_ENTRY_COLUMNS}) SELECT {_ENTRY_COLUMNS}"
+    f" FROM {_rows('en')} ORDER BY n)",
+    "tc": f"tc AS (INSERT INTO {{tier_changes}} ({_TIER_COLUMNS}) SELECT {_TIER_COLUMNS}"
+    f" FROM {_rows('tc')} ORDER BY n)",
+    "ac": "ac AS (INSERT INTO {activity} (member_id, event_id, occurred_at, spend, points,"
+    " visits) SELECT member_id, event_id, occurred_at, spend, points, visits"
+    f" FROM {_rows('ac')} ORDER BY n)",
+}
+"""The parts of the one write statement of a unit, in the order they are written."""
+
+_WRITES: dict[str, str] = {
+    # after a NOT NULL violation of member_id: who owns the ids the unit wrote
+    "batch_owners": "SELECT id, member_id FROM {batches} WHERE id = ANY(%s)",
+    "purchase_owners": "SELECT transaction_id, member_id FROM {purchases}"
+    " WHERE transaction_id = ANY(%s)",
 }
 
 
@@ -506,96 +542,140 @@ class PostgresUnit:
 
     # -- commit --
     def _flush(self) -> None:
-        """Send every buffered write in one pipeline and check that all of it was written."""
-        jobs: list[tuple[str, list[tuple[Any, ...]]]] = []
+        """Send every buffered write as one statement, with the COMMIT, in one pipeline."""
+        keys: list[str] = []
+        params: list[str] = []
+        encode = _sql.dumps_json
         if self._events:
-            rows_e = [
-                (
-                    r.event_id,
-                    r.member_id,
-                    r.kind,
-                    r.fingerprint,
-                    _sql.dumps(r.outcome),
-                    r.recorded_at,
+            keys.append("ev")
+            params.append(
+                encode(
+                    [
+                        {
+                            "event_id": r.event_id,
+                            "member_id": r.member_id,
+                            "kind": r.kind,
+                            "fingerprint": r.fingerprint,
+                            "outcome": _sql.dumps(r.outcome),
+                            "recorded_at": r.recorded_at,
+                        }
+                        for r in self._events.values()
+                    ]
                 )
-                for r in self._events.values()
-            ]
-            jobs.append(("ev", rows_e))
+            )
         if self._saved:
-            jobs.append(("ms", [(text, m) for m, text in self._saved.items()]))
+            keys.append("ms")
+            params.append(
+                encode([{"member_id": m, "state": text} for m, text in self._saved.items()])
+            )
         if self._batches:
-            rows_b = [
-                (
-                    b.id,
-                    b.member_id,
-                    b.event_id,
-                    b.transaction_id,
-                    b.source,
-                    b.points,
-                    b.remaining,
-                    b.earned_at,
-                    b.pending_until,
-                    b.expires_at,
+            keys.append("bt")
+            params.append(
+                encode(
+                    [
+                        {
+                            "id": b.id,
+                            "member_id": b.member_id,
+                            "event_id": b.event_id,
+                            "transaction_id": b.transaction_id,
+                            "source": b.source,
+                            "points": b.points,
+                            "remaining": b.remaining,
+                            "earned_at": b.earned_at,
+                            "pending_until": b.pending_until,
+                            "expires_at": b.expires_at,
+                        }
+                        for b in self._batches.values()
+                    ]
                 )
-                for b in self._batches.values()
-            ]
-            jobs.append(("bt", rows_b))
+            )
         if self._purchases:
-            rows_p = [
-                (
-                    p.transaction_id,
-                    p.member_id,
-                    p.event_id,
-                    p.occurred_at,
-                    p.amount,
-                    p.currency,
-                    p.points,
-                    p.refunded_amount,
-                    p.reversed_points,
+            keys.append("pu")
+            params.append(
+                encode(
+                    [
+                        {
+                            "transaction_id": p.transaction_id,
+                            "member_id": p.member_id,
+                            "event_id": p.event_id,
+                            "occurred_at": p.occurred_at,
+                            "amount": p.amount,
+                            "currency": p.currency,
+                            "points": p.points,
+                            "refunded_amount": p.refunded_amount,
+                            "reversed_points": p.reversed_points,
+                        }
+                        for p in self._purchases.values()
+                    ]
                 )
-                for p in self._purchases.values()
-            ]
-            jobs.append(("pu", rows_p))
+            )
         if self._entries:
             dumps = _sql.dumps
-            rows_n = [
-                (
-                    e.id,
-                    e.member_id,
-                    e.event_id,
-                    e.kind.value,
-                    e.points,
-                    e.occurred_at,
-                    e.batch_id,
-                    e.pending_until,
-                    e.expires_at,
-                    e.reason,
-                    dumps(e.meta) if e.meta else "{}",
+            keys.append("en")
+            params.append(
+                encode(
+                    [
+                        {
+                            "n": n,
+                            "id": e.id,
+                            "member_id": e.member_id,
+                            "event_id": e.event_id,
+                            "kind": e.kind.value,
+                            "points": e.points,
+                            "occurred_at": e.occurred_at,
+                            "batch_id": e.batch_id,
+                            "pending_until": e.pending_until,
+                            "expires_at": e.expires_at,
+                            "reason": e.reason,
+                            "meta": dumps(e.meta) if e.meta else "{}",
+                        }
+                        for n, e in enumerate(self._entries)
+                    ]
                 )
-                for e in self._entries
-            ]
-            jobs.append(("en", rows_n))
+            )
         if self._tiers:
-            rows_t = [
-                (c.member_id, c.event_id, c.from_tier, c.to_tier, c.occurred_at, c.reason)
-                for c in self._tiers
-            ]
-            jobs.append(("tc", rows_t))
+            keys.append("tc")
+            params.append(
+                encode(
+                    [
+                        {
+                            "n": n,
+                            "member_id": c.member_id,
+                            "event_id": c.event_id,
+                            "from_tier": c.from_tier,
+                            "to_tier": c.to_tier,
+                            "occurred_at": c.occurred_at,
+                            "reason": c.reason,
+                        }
+                        for n, c in enumerate(self._tiers)
+                    ]
+                )
+            )
         if self._activity:
-            rows_a = [
-                (a.member_id, a.event_id, a.occurred_at, a.spend, a.points, a.visits)
-                for a in self._activity
-            ]
-            jobs.append(("ac", rows_a))
+            keys.append("ac")
+            params.append(
+                encode(
+                    [
+                        {
+                            "n": n,
+                            "member_id": a.member_id,
+                            "event_id": a.event_id,
+                            "occurred_at": a.occurred_at,
+                            "spend": a.spend,
+                            "points": a.points,
+                            "visits": a.visits,
+                        }
+                        for n, a in enumerate(self._activity)
+                    ]
+                )
+            )
         conn = self._conn
-        if not jobs:
+        if not keys:
             conn.commit()
             return
-        sql = self._store._writes
         try:
             with conn.pipeline():
-                for part, rows in jobs:
-                    conn.cursor().executemany(sql[part], rows)
+                conn.execute(self._store._write_statement(tuple(keys)), params)
                 conn.commit()
         except psycopg.errors.IntegrityError as exc:
             conn.rollback()
@@ -720,9 +800,19 @@ class PostgresStore:
         self._q = {key: sa.text(t.format(**self._names)) for key, t in _TEMPLATES.items()}
         self._sql = {key: _pyformat(t.format(**self._names)) for key, t in _TEMPLATES.items()}
         self._writes = {key: t.format(**self._names) for key, t in _WRITES.items()}
+        self._parts = {key: t.format(**self._names) for key, t in _PARTS.items()}
+        self._write_statements: dict[tuple[str, ...], str] = {}
         self._pid = os.getpid()
         self._ready = False
         self._closed = False
+
+    def _write_statement(self, keys: tuple[str, ...]) -> str:
+        """The one statement that writes the given kinds of rows (built once per combination)."""
+        found = self._write_statements.get(keys)
+        if found is None:
+            found = "WITH " + ", ".join(self._parts[k] for k in keys) + " SELECT 1"
+            self._write_statements[keys] = found
+        return found
 
     @property
     def engine(self) -> sa.Engine:
