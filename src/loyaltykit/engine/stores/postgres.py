@@ -124,6 +124,20 @@ _TEMPLATES = {
     " COALESCE(SUM(visits), 0) FROM {activity} WHERE member_id = :member_id"
     " AND occurred_at >= :start AND occurred_at <= :end",
     "counter_value": "SELECT value FROM {counters} WHERE name = :name",
+    # The engine's first questions in a unit, each pair in one statement (one row whatever is
+    # found): the event record with the open batches of the unit's members (as JSON), and a
+    # purchase with the counter that marks its transaction id as used by a refund.
+    "event_and_open_batches": "SELECT "
+    + ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+    + ", (SELECT json_agg(json_build_array("
+    + _BATCH_COLUMNS
+    + ")) FROM {batches} WHERE member_id = ANY(CAST(:member_ids AS text[]))"
+    " AND remaining > 0) FROM (SELECT 1) AS one LEFT JOIN {events} AS e"
+    " ON e.event_id = :event_id",
+    "purchase_and_counter": "SELECT "
+    + ", ".join(f"p.{c.strip()}" for c in _PURCHASE_COLUMNS.split(","))
+    + ", (SELECT value FROM {counters} WHERE name = :name)"
+    " FROM (SELECT 1) AS one LEFT JOIN {purchases} AS p ON p.transaction_id = :transaction_id",
     # One statement: insert the counter at `amount` if that fits under the cap, or add to the
     # existing row if the sum fits; the row lock makes concurrent adds re-check the cap.
     "counter_add": "INSERT INTO {counters} AS c (name, value)"
@@ -213,6 +227,16 @@ _WRITES: dict[str, str] = {
     "purchase_owners": "SELECT transaction_id, member_id FROM {purchases}"
     " WHERE transaction_id = ANY(%s)",
 }
+
+
+def _json_batch_row(values: Sequence[Any]) -> tuple[Any, ...]:
+    """A batch row read as a JSON array (times as ISO text) in the shape of a table row."""
+    return (
+        *values[:7],
+        dt.datetime.fromisoformat(values[7]),
+        None if values[8] is None else dt.datetime.fromisoformat(values[8]),
+        None if values[9] is None else dt.datetime.fromisoformat(values[9]),
+    )
 
 
 def _batch(row: Sequence[Any]) -> Batch:
@@ -376,14 +400,19 @@ class PostgresUnit:
             return self._events[event_id]
         if self._prefetched is None:
             # the engine's first question; its next is the member's open batches (expiry), so
-            # both go in one pipeline: one round trip instead of two
-            with self._conn.pipeline():
-                cur = self._run("get_event", {"event_id": event_id})
-                batches = {m: self._run("open_batches", {"member_id": m}) for m in self._members}
-            self._prefetched = {m: c.fetchall() for m, c in batches.items()}
+            # both go in one statement: one round trip instead of two
+            found = self._run(
+                "event_and_open_batches",
+                {"event_id": event_id, "member_ids": list(self._members)},
+            ).fetchone()
+            assert found is not None  # the statement always returns one row
+            prefetched: dict[str, list[Any]] = {m: [] for m in self._members}
+            for b in found[-1] or ():
+                prefetched[b[1]].append(_json_batch_row(b))
+            self._prefetched = prefetched
+            row = None if found[0] is None else found[:-1]
         else:
-            cur = self._run("get_event", {"event_id": event_id})
-        row = cur.fetchone()
+            row = self._run("get_event", {"event_id": event_id}).fetchone()
         return None if row is None else _event(row)
 
     def put_event(self, record: EventRecord) -> None:
@@ -461,13 +490,12 @@ class PostgresUnit:
         # counter's value is then the one committed when the pipeline ran, as it would be a
         # moment later: a counter_add of the same name drops it.
         name = _TXN_COUNTER.format(transaction_id)
-        with self._conn.pipeline():
-            cur = self._run("get_purchase", {"transaction_id": transaction_id})
-            counter = self._run("counter_value", {"name": name})
-        found = counter.fetchone()
-        self._counters[name] = 0 if found is None else int(found[0])
-        row = cur.fetchone()
-        return None if row is None else _purchase(row)
+        found = self._run(
+            "purchase_and_counter", {"transaction_id": transaction_id, "name": name}
+        ).fetchone()
+        assert found is not None  # the statement always returns one row
+        self._counters[name] = 0 if found[-1] is None else int(found[-1])
+        return None if found[0] is None else _purchase(found[:-1])
 
     def put_purchase(self, record: PurchaseRecord) -> None:
         """See :meth:`StoreUnit.put_purchase <loyaltykit.engine.store.StoreUnit.put_purchase>`."""
