@@ -8,6 +8,7 @@ dropped afterwards, so runs do not interfere.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -73,6 +74,12 @@ class TestPostgresStoreOneHandlePerThread(StoreConformance):
 
 class TestPostgresMigrations(SQLStoreBehaviour):
     """Schema creation, upgrades and refusals on PostgreSQL."""
+
+    @property  # type: ignore[override]
+    def migrations_module(self) -> Any:
+        from loyaltykit.engine.stores import postgres
+
+        return postgres
 
     @pytest.fixture
     def make_store(self, pg_schema: str) -> Iterator[StoreMaker]:
@@ -199,3 +206,71 @@ def test_bad_schema_names_and_engines_are_refused(tmp_path: Any) -> None:
         PostgresStore(sqlite_engine)
     with pytest.raises(StoreError, match="engine_options only apply to a URL"):
         PostgresStore(sa.create_engine(pg_url()), engine_options={"pool_size": 1})
+
+
+# --------------------------------------------------------------------------------------------
+# the activity cache (validated by the member row's version)
+# --------------------------------------------------------------------------------------------
+
+
+def test_activity_cache_sees_other_stores_writes(pg_schema: str) -> None:
+    """Two store objects on one schema (as two processes): each keeps the activity rows it read,
+    and must notice when the other wrote the member (the member row's version moved)."""
+    from store_conformance import day
+
+    from loyaltykit.engine import Activity
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    a = PostgresStore(pg_url(), schema=pg_schema)
+    b = PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        a.migrate()
+        with a.unit("m1") as u:
+            u.append_activity(Activity(member_id="m1", event_id="e1", occurred_at=day(1), visits=1))
+        with a.unit("m1") as u:  # reads the rows, keeps them
+            assert u.activity_totals("m1", day(0), day(9)).visits == 1
+        with a.unit("m1") as u:  # from the cache, plus this unit's own row
+            u.append_activity(Activity(member_id="m1", event_id="e2", occurred_at=day(2), visits=1))
+            assert u.activity_totals("m1", day(0), day(9)).visits == 2
+        with b.unit("m1") as u:
+            assert u.activity_totals("m1", day(0), day(9)).visits == 2
+            u.append_activity(
+                Activity(member_id="m1", event_id="e3", occurred_at=day(3), spend="2.5", visits=1)
+            )
+        with a.unit("m1") as u:
+            totals = u.activity_totals("m1", day(0), day(9))
+            assert (totals.visits, totals.spend) == (3, Decimal("2.5"))
+            assert u.activity_totals("m1", day(2), day(2)).visits == 1
+    finally:
+        a.close()
+        b.close()
+
+
+def test_activity_cache_forgets_a_rolled_back_unit(pg_schema: str) -> None:
+    from store_conformance import ForcedRollbackError, day
+
+    from loyaltykit.engine import Activity
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        with store.unit("m1") as u:
+            u.append_activity(Activity(member_id="m1", event_id="e1", occurred_at=day(1), visits=1))
+        with store.unit("m1") as u:
+            assert u.activity_totals("m1", day(0), day(9)).visits == 1
+
+        def write_then_fail() -> None:
+            with store.unit("m1") as u:
+                u.append_activity(
+                    Activity(member_id="m1", event_id="e2", occurred_at=day(2), visits=1)
+                )
+                assert u.activity_totals("m1", day(0), day(9)).visits == 2
+                raise ForcedRollbackError
+
+        with pytest.raises(ForcedRollbackError):
+            write_then_fail()
+        with store.unit("m1") as u:
+            assert u.activity_totals("m1", day(0), day(9)).visits == 1
+    finally:
+        store.close()

@@ -24,6 +24,7 @@ Concurrency and durability, in short (``docs/howto/engine-stores.md`` has the lo
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import os
@@ -46,6 +47,7 @@ from loyaltykit.engine.store import (
     batch_order_key,
 )
 from loyaltykit.engine.stores import _sql
+from loyaltykit.engine.stores._sql import Migration
 from loyaltykit.errors import StoreError
 
 try:
@@ -58,7 +60,19 @@ except ImportError as _exc:  # pragma: no cover - depends on the installed extra
         "pip install 'loyaltykit[postgres]'"
     ) from _exc
 
-__all__ = ["PostgresStore", "PostgresUnit"]
+__all__ = ["MIGRATIONS", "PostgresStore", "PostgresUnit"]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    *_sql.MIGRATIONS,
+    Migration(
+        2,
+        "member row versions (validate cached activity)",
+        ("ALTER TABLE {members} ADD COLUMN version {int} NOT NULL DEFAULT 0",),
+    ),
+)
+"""The PostgreSQL schema's history: the shared first step
+(:data:`loyaltykit.engine.stores._sql.MIGRATIONS`), then PostgreSQL's own. Append new steps;
+never edit a released one."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -101,15 +115,17 @@ _TEMPLATES = {
     # in a new statement.
     "lock_one": "WITH ins AS (INSERT INTO {members} (member_id) VALUES (:member_id)"
     " ON CONFLICT (member_id) DO NOTHING RETURNING member_id),"
-    " locked AS (SELECT member_id, state FROM {members} WHERE member_id = :member_id"
+    " locked AS (SELECT member_id, state, version FROM {members} WHERE member_id = :member_id"
     " FOR UPDATE)"
-    " SELECT member_id, state FROM locked UNION ALL SELECT member_id, NULL FROM ins",
-    "relock_one": "SELECT member_id, state FROM {members} WHERE member_id = :member_id FOR UPDATE",
+    " SELECT member_id, state, version FROM locked"
+    " UNION ALL SELECT member_id, NULL, 0 FROM ins",
+    "relock_one": "SELECT member_id, state, version FROM {members} WHERE member_id = :member_id"
+    " FOR UPDATE",
     # Several members: insert the missing rows, then lock all rows in sorted order, in two
     # statements, so that no unit holds a lock while it waits for another unit's insert.
     "insert_many": "INSERT INTO {members} (member_id)"
     " SELECT unnest(CAST(:member_ids AS text[])) ORDER BY 1 ON CONFLICT (member_id) DO NOTHING",
-    "lock_many": "SELECT member_id, state FROM {members}"
+    "lock_many": "SELECT member_id, state, version FROM {members}"
     " WHERE member_id = ANY(CAST(:member_ids AS text[])) ORDER BY member_id FOR UPDATE",
     "get_event": f"SELECT {_EVENT_COLUMNS} FROM {{events}} WHERE event_id = :event_id",
     "load_member": "SELECT state FROM {members} WHERE member_id = :member_id AND state IS NOT NULL",
@@ -120,9 +136,8 @@ _TEMPLATES = {
     "all_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}} WHERE member_id = :member_id",
     "get_purchase": f"SELECT {_PURCHASE_COLUMNS} FROM {{purchases}}"
     " WHERE transaction_id = :transaction_id",
-    "activity": "SELECT COALESCE(SUM(spend), 0), COALESCE(SUM(points), 0),"
-    " COALESCE(SUM(visits), 0) FROM {activity} WHERE member_id = :member_id"
-    " AND occurred_at >= :start AND occurred_at <= :end",
+    "activity_rows": "SELECT occurred_at, spend, points, visits FROM {activity}"
+    " WHERE member_id = :member_id ORDER BY occurred_at",
     "counter_value": "SELECT value FROM {counters} WHERE name = :name",
     # The engine's first questions in a unit, each pair in one statement (one row whatever is
     # found): the event record with the open batches of the unit's members (as JSON), and a
@@ -198,8 +213,9 @@ def _rows(key: str) -> str:
 _PARTS: dict[str, str] = {
     "ev": f"ev AS (INSERT INTO {{events}} ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"
     f" FROM {_rows('ev')})",
-    "ms": f"ms AS (UPDATE {{members}} AS m SET state = u.state FROM {_rows('ms')}"
-    " WHERE m.member_id = u.member_id)",
+    # every locked member's row: its new state (if saved) and the next version
+    "ms": f"ms AS (UPDATE {{members}} AS m SET state = COALESCE(u.state, m.state),"
+    f" version = m.version + 1 FROM {_rows('ms')} WHERE m.member_id = u.member_id)",
     "bt": f"bt AS (INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS}) SELECT {_BATCH_COLUMNS}"
     f" FROM {_rows('bt')}"
     " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
@@ -227,6 +243,17 @@ _WRITES: dict[str, str] = {
     "purchase_owners": "SELECT transaction_id, member_id FROM {purchases}"
     " WHERE transaction_id = ANY(%s)",
 }
+
+
+_ActivityRow = tuple[dt.datetime, Decimal, int, int]
+"""A cached activity row: (occurred_at, spend, points, visits)."""
+
+_CACHE_MEMBERS = 50_000
+"""Members whose activity a store caches at most; past that it starts over (empty)."""
+
+
+def _when(row: _ActivityRow) -> dt.datetime:
+    return row[0]
 
 
 def _json_batch_row(values: Sequence[Any]) -> tuple[Any, ...]:
@@ -336,6 +363,7 @@ class PostgresUnit:
 
     __slots__ = (
         "_activity",
+        "_activity_rows",
         "_batches",
         "_conn",
         "_counters",
@@ -350,6 +378,8 @@ class PostgresUnit:
         "_states",
         "_store",
         "_tiers",
+        "_versions",
+        "_wrote",
     )
 
     def __init__(
@@ -358,8 +388,14 @@ class PostgresUnit:
         conn: sa.Connection,
         member_ids: tuple[str, ...],
         states: dict[str, str | None],
+        versions: dict[str, int],
     ) -> None:
         self._store = store
+        # each member row's version when locked: it changes with every unit that writes the
+        # member, so it tells whether the store's cached activity rows are still the member's
+        self._versions = versions
+        self._activity_rows: dict[str, tuple[_ActivityRow, ...]] = {}
+        self._wrote = False
         self._conn: psycopg.Connection[Any] = _driver(conn)
         self._q = store._sql
         self._members = member_ids
@@ -534,21 +570,60 @@ class PostgresUnit:
         _aware(activity.occurred_at, "Activity.occurred_at")
         self._activity.append(activity)
 
+    def _known_activity(self, member_id: str) -> tuple[_ActivityRow, ...]:
+        """The member's committed activity rows, from the store's cache while the member row's
+        version is the one cached with them, else read (once per unit)."""
+        rows = self._activity_rows.get(member_id)
+        if rows is None:
+            cached = self._store._activity_cache.get(member_id)
+            if cached is not None and cached[0] == self._versions[member_id]:
+                rows = cached[1]
+            else:
+                rows = tuple(
+                    (r[0], Decimal(r[1]), int(r[2]), int(r[3]))
+                    for r in self._run("activity_rows", {"member_id": member_id})
+                )
+            self._activity_rows[member_id] = rows
+        return rows
+
     def activity_totals(
         self, member_id: str, start: dt.datetime, end: dt.datetime
     ) -> ActivityTotals:
         """See :meth:`StoreUnit.activity_totals
-        <loyaltykit.engine.store.StoreUnit.activity_totals>` (summed exactly, as NUMERIC)."""
+        <loyaltykit.engine.store.StoreUnit.activity_totals>` (summed exactly in Python over the
+        member's rows, which the store keeps between units while nobody else writes the
+        member)."""
         self._check(member_id)
-        row = self._run("activity", {"member_id": member_id, "start": start, "end": end}).fetchone()
-        assert row is not None  # an aggregate always returns one row
-        spend, points, visits = Decimal(row[0]), int(row[1]), int(row[2])
+        rows = self._known_activity(member_id)
+        lo = bisect.bisect_left(rows, start, key=_when)
+        hi = bisect.bisect_right(rows, end, key=_when)
+        spend, points, visits = Decimal(0), 0, 0
+        for _, s, p, v in rows[lo:hi]:
+            spend += s
+            points += p
+            visits += v
         for a in self._activity:
             if a.member_id == member_id and start <= a.occurred_at <= end:
                 spend += a.spend
                 points += a.points
                 visits += a.visits
         return ActivityTotals(spend=spend, points=points, visits=visits)
+
+    def _publish(self) -> None:
+        """After the commit: the activity rows this unit knows become the store's cache, under
+        the members' new versions."""
+        cache = self._store._activity_cache
+        if len(cache) > _CACHE_MEMBERS:
+            cache.clear()
+        bump = 1 if self._wrote else 0
+        for member_id, base in self._activity_rows.items():
+            mine = [
+                (a.occurred_at, a.spend, a.points, a.visits)
+                for a in self._activity
+                if a.member_id == member_id
+            ]
+            rows = tuple(sorted((*base, *mine), key=_when)) if mine else base
+            cache[member_id] = (self._versions[member_id] + bump, rows)
 
     # -- counters (written at once: their caps are checked by the database) --
     def counter_value(self, name: str) -> int:
@@ -590,11 +665,6 @@ class PostgresUnit:
                         for r in self._events.values()
                     ]
                 )
-            )
-        if self._saved:
-            keys.append("ms")
-            params.append(
-                encode([{"member_id": m, "state": text} for m, text in self._saved.items()])
             )
         if self._batches:
             keys.append("bt")
@@ -697,6 +767,14 @@ class PostgresUnit:
                     ]
                 )
             )
+        if keys or self._saved:
+            # every locked member's row moves to its next version (and takes its saved state)
+            keys.insert(0, "ms")
+            params.insert(
+                0,
+                encode([{"member_id": m, "state": self._saved.get(m)} for m in self._members]),
+            )
+            self._wrote = True
         conn = self._conn
         if not keys:
             conn.commit()
@@ -829,6 +907,8 @@ class PostgresStore:
         self._sql = {key: _pyformat(t.format(**self._names)) for key, t in _TEMPLATES.items()}
         self._writes = {key: t.format(**self._names) for key, t in _WRITES.items()}
         self._parts = {key: t.format(**self._names) for key, t in _PARTS.items()}
+        # activity rows per member, with the member row's version they belong to
+        self._activity_cache: dict[str, tuple[int, tuple[_ActivityRow, ...]]] = {}
         self._write_statements: dict[tuple[str, ...], str] = {}
         self._pid = os.getpid()
         self._ready = False
@@ -919,7 +999,7 @@ class PostgresStore:
         :raises StoreError: when the database was written by a newer loyaltykit, or the user
             may not create tables.
         """
-        migrations = _sql.MIGRATIONS
+        migrations = MIGRATIONS
         _sql.check_migrations(migrations)
         key = int.from_bytes(
             hashlib.sha256(f"loyaltykit-migrate:{self._schema}".encode()).digest()[:8],
@@ -956,7 +1036,7 @@ class PostgresStore:
 
     def _require_ready(self, conn: sa.Connection) -> None:
         if not self._ready:
-            _sql.require_current(self._version(conn), self._where(), _sql.MIGRATIONS)
+            _sql.require_current(self._version(conn), self._where(), MIGRATIONS)
             conn.rollback()
             self._ready = True
 
@@ -979,8 +1059,8 @@ class PostgresStore:
             except sa_exc.DBAPIError as exc:
                 raise StoreError(f"{self._where()}: {_first_line(exc)}") from exc
             try:
-                states = self._lock(conn, members)
-                unit = PostgresUnit(self, conn, members, states)
+                states, versions = self._lock(conn, members)
+                unit = PostgresUnit(self, conn, members, states, versions)
                 yield unit
                 unit._flush()
             except _DBErrors as exc:
@@ -997,8 +1077,11 @@ class PostgresStore:
                 raise StoreError(
                     f"{self._where()}: commit failed ({_first_line(exc)}); the unit was rolled back"
                 ) from exc
+            unit._publish()
 
-    def _lock(self, conn: sa.Connection, members: tuple[str, ...]) -> dict[str, str | None]:
+    def _lock(
+        self, conn: sa.Connection, members: tuple[str, ...]
+    ) -> tuple[dict[str, str | None], dict[str, int]]:
         raw = _driver(conn)
         if len(members) == 1:
             params: dict[str, Any] = {"member_id": members[0]}
@@ -1015,7 +1098,7 @@ class PostgresStore:
         states: dict[str, str | None] = {row[0]: row[1] for row in rows}
         if len(states) != len(members):  # pragma: no cover - would be a PostgreSQL bug
             raise StoreError(f"{self._where()}: could not lock members {members}")
-        return states
+        return states, {row[0]: int(row[2]) for row in rows}
 
     # -- store-wide reads --
     def _read(self, key: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
