@@ -274,3 +274,28 @@ def test_activity_cache_forgets_a_rolled_back_unit(pg_schema: str) -> None:
             assert u.activity_totals("m1", day(0), day(9)).visits == 1
     finally:
         store.close()
+
+
+def test_activity_cache_starts_over_past_its_row_budget(
+    pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store_conformance import day
+
+    from loyaltykit.engine import Activity
+    from loyaltykit.engine.stores import postgres
+
+    monkeypatch.setattr(postgres, "_CACHE_ROWS", 4)
+    store = postgres.PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        for i in range(8):
+            mid = f"m{i % 3}"
+            with store.unit(mid) as u:
+                u.append_activity(
+                    Activity(member_id=mid, event_id=f"e{i}", occurred_at=day(i), visits=1)
+                )
+                assert u.activity_totals(mid, day(0), day(99)).visits == i // 3 + 1
+            assert store._activity_cached_rows <= 4
+            assert sum(len(rows) for _, rows in store._activity_cache.values()) <= 4
+    finally:
+        store.close()

@@ -474,3 +474,24 @@ def test_activity_rows_of_one_event_at_one_instant_all_count(tmp_path: Path) -> 
         totals = u.activity_totals("m1", day(0), day(2))
     assert (totals.spend, totals.visits) == (3 * row.spend, 3)
     again.close()
+
+
+def test_cache_starts_over_past_its_row_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read cache never holds more batches and activity rows than its budget, and what it
+    answers stays right when it empties itself."""
+    monkeypatch.setattr(sqlite_store_module, "_CACHE_ROWS", 5)
+    store = SQLiteStore(tmp_path / "ledger.db")
+    store.migrate()
+    for i in range(8):
+        mid = f"m{i % 3}"
+        with store.unit(mid) as u:
+            u.put_batches([batch(f"b{i}", mid)])
+            u.append_activity(
+                Activity(member_id=mid, event_id=f"e{i}", occurred_at=day(i), visits=1)
+            )
+            assert len(u.open_batches(mid)) == i // 3 + 1
+            assert u.activity_totals(mid, day(0), day(99)).visits == i // 3 + 1
+        assert store._local.cache.rows <= 5
+    store.close()

@@ -251,6 +251,10 @@ _ActivityRow = tuple[dt.datetime, Decimal, int, int]
 _CACHE_MEMBERS = 50_000
 """Members whose activity a store caches at most; past that it starts over (empty)."""
 
+_CACHE_ROWS = 1_000_000
+"""Activity rows a store caches at most (counted as they are added); past that it starts over
+(empty). Bounds its memory whatever the members' histories."""
+
 
 def _when(row: _ActivityRow) -> dt.datetime:
     return row[0]
@@ -612,10 +616,18 @@ class PostgresUnit:
     def _publish(self) -> None:
         """After the commit: the activity rows this unit knows become the store's cache, under
         the members' new versions."""
-        cache = self._store._activity_cache
-        if len(cache) > _CACHE_MEMBERS:
+        store = self._store
+        cache = store._activity_cache
+        added = sum(map(len, self._activity_rows.values())) + len(self._activity)
+        if len(cache) > _CACHE_MEMBERS or store._activity_cached_rows + added > _CACHE_ROWS:
             cache.clear()
+            store._activity_cached_rows = 0
         bump = 1 if self._wrote else 0
+        if added > _CACHE_ROWS:  # more than the whole budget: keep none of it
+            for member_id in self._activity_rows:
+                cache.pop(member_id, None)
+            return
+        store._activity_cached_rows += added
         for member_id, base in self._activity_rows.items():
             mine = [
                 (a.occurred_at, a.spend, a.points, a.visits)
@@ -909,6 +921,7 @@ class PostgresStore:
         self._parts = {key: t.format(**self._names) for key, t in _PARTS.items()}
         # activity rows per member, with the member row's version they belong to
         self._activity_cache: dict[str, tuple[int, tuple[_ActivityRow, ...]]] = {}
+        self._activity_cached_rows = 0
         self._write_statements: dict[tuple[str, ...], str] = {}
         self._pid = os.getpid()
         self._ready = False

@@ -346,6 +346,10 @@ def _purchase(row: tuple[Any, ...]) -> PurchaseRecord:
 _CACHE_MEMBERS = 50_000
 """Members a connection's read cache holds at most; past that it starts over (empty)."""
 
+_CACHE_ROWS = 1_000_000
+"""Batches and activity rows a connection's read cache holds at most (counted as they are
+added); past that it starts over (empty). Bounds its memory whatever the members' histories."""
+
 _ActivityRow = tuple[str, Decimal, int, int]
 """An activity row as cached: (UTC text of occurred_at, spend, points, visits)."""
 
@@ -357,16 +361,18 @@ class _Cache:
     copying. ``version`` is the ``PRAGMA data_version`` the entries are valid for.
     """
 
-    __slots__ = ("activity", "members", "open", "version")
+    __slots__ = ("activity", "members", "open", "rows", "version")
 
     def __init__(self) -> None:
         self.version: int | None = None
         self.members: dict[str, MemberState | None] = {}
         self.open: dict[str, tuple[Batch, ...]] = {}
         self.activity: dict[str, tuple[_ActivityRow, ...]] = {}
+        self.rows = 0
 
     def clear(self) -> None:
         self.version = None
+        self.rows = 0
         self.members.clear()
         self.open.clear()
         self.activity.clear()
@@ -411,11 +417,18 @@ class SQLiteUnit:
     def _publish(self) -> None:
         """After a successful commit: what this unit saw becomes the connection's cache."""
         cache = self._cache
-        if len(cache.members) > _CACHE_MEMBERS:
+        added = sum(map(len, self._open.values())) + sum(map(len, self._activity.values()))
+        if len(cache.members) > _CACHE_MEMBERS or cache.rows + added > _CACHE_ROWS:
             version = cache.version
             cache.clear()
             cache.version = version
         cache.members.update(self._state)
+        if added > _CACHE_ROWS:  # more than the whole budget: keep none of it
+            self._stale.update(self._open, self._activity)
+            self._open.clear()
+            self._activity.clear()
+            added = 0
+        cache.rows += added
         for member_id in self._stale:
             cache.open.pop(member_id, None)
             cache.activity.pop(member_id, None)
