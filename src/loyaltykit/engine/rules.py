@@ -117,8 +117,16 @@ def _to_rounding(value: Any) -> Any:
     return try_enum(Rounding, value)
 
 
+_FACTORS: dict[tuple[Any, Decimal], int] = {}
+"""Factors already checked and scaled (rules ask for the same few on every event)."""
+
+
 def _factor(owner: str, field: str, value: Any, minimum: Decimal) -> int:
     """A factor as an int of 10**-FACTOR_SCALE units, checked."""
+    if isinstance(value, Decimal) and value.is_finite():
+        found = _FACTORS.get((value, minimum))
+        if found is not None:
+            return found
     d = c.to_decimal(value)
     if isinstance(d, float) or not isinstance(d, Decimal) or not d.is_finite():
         raise InvalidValueError(
@@ -131,6 +139,8 @@ def _factor(owner: str, field: str, value: Any, minimum: Decimal) -> int:
         raise InvalidValueError(
             owner, field, value, f"must have at most {FACTOR_SCALE} decimal places"
         )
+    if isinstance(value, Decimal) and len(_FACTORS) < 4096:
+        _FACTORS[(value, minimum)] = got
     return got
 
 
