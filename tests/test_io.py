@@ -308,33 +308,34 @@ def test_strict_error_lists_the_first_problems_and_counts_all() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("frame", "column", "reason"),
-    [
-        (pl.DataFrame({"amount": [1.005]}), "amount", "more than 2 decimal"),
-        (pl.DataFrame({"amount": [float("nan")]}), "amount", "missing amount"),
-        (pl.DataFrame({"amount": [float("inf")]}), "amount", "finite"),
-        (pl.DataFrame({"amount": [-3]}), "amount", "negative"),
-        (
-            pl.DataFrame({"amount": [Decimal("1.234")]}, schema={"amount": pl.Decimal(10, 3)}),
-            "amount",
-            "more than 2 decimal",
-        ),
-        (pl.DataFrame({"amount": [True]}), "amount", "must be numbers"),
-        (pl.DataFrame({"quantity": [-1]}), "quantity", "at least 0"),
-        (pl.DataFrame({"quantity": [1.5]}), "quantity", "not an integer"),
-        (pl.DataFrame({"customer_id": [1.5]}), "customer_id", "text or integers"),
-        (
-            pl.DataFrame({"occurred_at": [dt.datetime(2024, 1, 1)]}),
-            "occurred_at",
-            "no declared time zone",
-        ),
-        (pl.DataFrame({"occurred_at": [dt.date(2024, 1, 1)]}), "occurred_at", "no declared"),
-        (pl.DataFrame({"occurred_at": [20240101]}), "occurred_at", "must be text"),
-        (pl.DataFrame({"currency": ["euro"]}), "currency", "ISO 4217"),
-        (pl.DataFrame({"channel": [3]}), "channel", "must be text"),
-    ],
-)
+BAD_TYPED_COLUMNS = [
+    # (typed columns replacing those of a good one-row frame, column, reason fragment)
+    (pl.DataFrame({"amount": [1.005]}), "amount", "more than 2 decimal"),
+    (pl.DataFrame({"amount": [float("nan")]}), "amount", "missing amount"),
+    (pl.DataFrame({"amount": [float("inf")]}), "amount", "finite"),
+    (pl.DataFrame({"amount": [-3]}), "amount", "negative"),
+    (
+        pl.DataFrame({"amount": [Decimal("1.234")]}, schema={"amount": pl.Decimal(10, 3)}),
+        "amount",
+        "more than 2 decimal",
+    ),
+    (pl.DataFrame({"amount": [True]}), "amount", "must be numbers"),
+    (pl.DataFrame({"quantity": [-1]}), "quantity", "at least 0"),
+    (pl.DataFrame({"quantity": [1.5]}), "quantity", "not an integer"),
+    (pl.DataFrame({"customer_id": [1.5]}), "customer_id", "text or integers"),
+    (
+        pl.DataFrame({"occurred_at": [dt.datetime(2024, 1, 1)]}),
+        "occurred_at",
+        "no declared time zone",
+    ),
+    (pl.DataFrame({"occurred_at": [dt.date(2024, 1, 1)]}), "occurred_at", "no declared"),
+    (pl.DataFrame({"occurred_at": [20240101]}), "occurred_at", "must be text"),
+    (pl.DataFrame({"currency": ["euro"]}), "currency", "ISO 4217"),
+    (pl.DataFrame({"channel": [3]}), "channel", "must be text"),
+]
+
+
+@pytest.mark.parametrize(("frame", "column", "reason"), BAD_TYPED_COLUMNS)
 def test_bad_typed_columns(frame: pl.DataFrame, column: str, reason: str) -> None:
     base = pl.DataFrame(
         {
@@ -407,15 +408,16 @@ def test_bad_feedback(tmp_path: Path, row: str, column: str, reason: str) -> Non
     assert rejected["row"].to_list() == [1]
 
 
-@pytest.mark.parametrize(
-    ("row", "column", "reason"),
-    [
-        (",2024-01-01T00:00:00Z,web,visit", "customer_id", "missing id"),
-        ("c1,2024-01-01T00:00:00Z,,visit", "channel", "missing channel"),
-        ("c1,2024-01-01T00:00:00Z,web,", "type", "missing type"),
-        ("c1,01/02/2024,web,visit", "occurred_at", "unparseable"),
-    ],
-)
+BAD_INTERACTIONS = [
+    # (csv row after the header, column, reason fragment)
+    (",2024-01-01T00:00:00Z,web,visit", "customer_id", "missing id"),
+    ("c1,2024-01-01T00:00:00Z,,visit", "channel", "missing channel"),
+    ("c1,2024-01-01T00:00:00Z,web,", "type", "missing type"),
+    ("c1,01/02/2024,web,visit", "occurred_at", "unparseable"),
+]
+
+
+@pytest.mark.parametrize(("row", "column", "reason"), BAD_INTERACTIONS)
 def test_bad_interactions(tmp_path: Path, row: str, column: str, reason: str) -> None:
     path = tmp_path / "inter.csv"
     path.write_text("customer_id,occurred_at,channel,type\n" + row + "\n")

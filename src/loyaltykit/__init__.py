@@ -31,7 +31,16 @@ from loyaltykit.core import (
 from loyaltykit.engine import Engine, MemoryStore, load_program
 from loyaltykit.errors import LoyaltyKitError
 from loyaltykit.hookspecs import hookimpl
-from loyaltykit.io import ReadResult, read_feedback, read_interactions, read_transactions
+from loyaltykit.io import (
+    LazyReadResult,
+    ReadResult,
+    read_feedback,
+    read_interactions,
+    read_transactions,
+    scan_feedback,
+    scan_interactions,
+    scan_transactions,
+)
 from loyaltykit.plugins import PluginHost, get_host
 
 try:
@@ -46,6 +55,7 @@ __all__ = [
     "Feedback",
     "Interaction",
     "InteractionType",
+    "LazyReadResult",
     "LedgerEntry",
     "LineItem",
     "LoyaltyKitError",
@@ -69,5 +79,8 @@ __all__ = [
     "read_feedback",
     "read_interactions",
     "read_transactions",
+    "scan_feedback",
+    "scan_interactions",
+    "scan_transactions",
     "summary",
 ]

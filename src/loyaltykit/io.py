@@ -17,21 +17,25 @@ A whole-frame problem (a missing column, a file that does not exist or cannot be
 time zone) raises :class:`~loyaltykit.errors.InvalidValueError` in both modes: there is no clean
 part to return.
 
-Validation works on a materialised frame. For input larger than memory, validate it in parts
-(for example one file per month) and write the clean parts to Parquet; the analytics then scan
-those lazily.
+The ``read_*`` functions materialise the source. For input larger than memory,
+:func:`scan_transactions`, :func:`scan_feedback` and :func:`scan_interactions` take the same
+arguments, scan files lazily and run the same checks as queries on polars' streaming engine that
+collect only the problems; they return a ``LazyFrame`` in the core schema (``strict=True``) or a
+:class:`LazyReadResult` (``strict=False``). Both kinds of reader share the parsing and checking
+code below and give the same rows, problems, row numbers and errors.
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple, TypeAlias, overload
 
 import polars as pl
 
-from loyaltykit.errors import DataValidationError, InvalidValueError, RowProblem
+from loyaltykit.errors import DataValidationError, InvalidValueError, LoyaltyKitError, RowProblem
 from loyaltykit.schema import (
     AMOUNT_DTYPE,
     FEEDBACK_SCHEMA,
@@ -42,11 +46,15 @@ from loyaltykit.schema import (
 
 __all__ = [
     "MAX_PROBLEMS_SHOWN",
+    "LazyReadResult",
     "ReadResult",
     "Source",
     "read_feedback",
     "read_interactions",
     "read_transactions",
+    "scan_feedback",
+    "scan_interactions",
+    "scan_transactions",
 ]
 
 Source: TypeAlias = Any
@@ -76,6 +84,23 @@ class ReadResult(NamedTuple):
     row, ``"; "``-separated, each as ``column 'name' = value: reason``), in source order."""
 
 
+class LazyReadResult(NamedTuple):
+    """What a ``scan_*`` function returns with ``strict=False``: ``clean, rejected = ...``.
+
+    The same rows as the :class:`ReadResult` of the matching ``read_*`` function, but the clean
+    part stays lazy (it can be larger than memory); the rejected rows, which validation had to
+    find, are collected.
+    """
+
+    clean: pl.LazyFrame
+    """The rows without any problem, in the core schema, in source order: a query that reads and
+    parses the source again when collected (and leaves out the rejected rows), so the source must
+    not change before it is collected."""
+    rejected: pl.DataFrame
+    """As :attr:`ReadResult.rejected`: ``row``, the source's columns with their original values
+    and ``reasons``, in source order."""
+
+
 # ---------------------------------------------------------------------------------------------
 # loading sources
 # ---------------------------------------------------------------------------------------------
@@ -85,13 +110,10 @@ _PARQUET_SUFFIXES: Final = {".parquet", ".pq"}
 _IPC_SUFFIXES: Final = {".arrow", ".ipc", ".feather"}
 
 
-def _load(source: Source, owner: str) -> pl.DataFrame:
+def _in_memory(source: Source, owner: str) -> pl.DataFrame:
+    """A polars, pandas or pyarrow frame as a polars ``DataFrame``."""
     if isinstance(source, pl.DataFrame):
         return source
-    if isinstance(source, pl.LazyFrame):
-        return source.collect()
-    if isinstance(source, str | Path):
-        return _load_file(Path(source), owner)
     module = type(source).__module__.split(".")[0]
     if module == "pandas":
         try:
@@ -121,32 +143,66 @@ def _load(source: Source, owner: str) -> pl.DataFrame:
     )
 
 
-def _load_file(path: Path, owner: str) -> pl.DataFrame:
+def _load(source: Source, owner: str) -> pl.DataFrame:
+    """The whole source in memory (the ``read_*`` functions)."""
+    if isinstance(source, pl.LazyFrame):
+        return source.collect()
+    if isinstance(source, str | Path):
+        path = Path(source)
+        frame = _scan_file(path, owner)
+        with _reading(path, owner):
+            return frame.collect()
+    return _in_memory(source, owner)
+
+
+def _scan(source: Source, owner: str) -> pl.LazyFrame:
+    """The source as a lazy frame (the ``scan_*`` functions); files are scanned, not read."""
+    if isinstance(source, pl.LazyFrame):
+        return source
+    if isinstance(source, str | Path):
+        return _scan_file(Path(source), owner)
+    return _in_memory(source, owner).lazy()
+
+
+def _scan_file(path: Path, owner: str) -> pl.LazyFrame:
+    """Scan a file by its suffix; reads only what it takes to know the columns."""
     if not path.is_file():
         raise InvalidValueError(owner, "source", str(path), "no such file")
     suffix = path.suffix.lower()
-    try:
+    with _reading(path, owner):
         if suffix in _CSV_SUFFIXES:
             # every column as text: parsing and checking is ours, so nothing is coerced
-            return pl.read_csv(
+            frame = pl.scan_csv(
                 path,
                 infer_schema=False,
                 separator="\t" if suffix == ".tsv" else ",",
             )
-        if suffix in _PARQUET_SUFFIXES:
-            return pl.read_parquet(path)
-        if suffix in _IPC_SUFFIXES:
-            return pl.read_ipc(path)
+        elif suffix in _PARQUET_SUFFIXES:
+            frame = pl.scan_parquet(path)
+        elif suffix in _IPC_SUFFIXES:
+            frame = pl.scan_ipc(path)
+        else:
+            raise InvalidValueError(
+                owner,
+                "source",
+                str(path),
+                "unknown file type; use .csv (or .tsv), .parquet, or .arrow/.ipc/.feather",
+            )
+        frame.collect_schema()  # a header or footer that cannot be read fails here
+    return frame
+
+
+@contextmanager
+def _reading(path: Path | None, owner: str) -> Iterator[None]:
+    """Errors of polars or the OS while reading the file ``path`` are the source's fault."""
+    try:
+        yield
     except (pl.exceptions.PolarsError, OSError) as exc:
+        if path is None:
+            raise
         raise InvalidValueError(
-            owner, "source", str(path), f"cannot be read as a {suffix} file: {exc}"
+            owner, "source", str(path), f"cannot be read as a {path.suffix.lower()} file: {exc}"
         ) from exc
-    raise InvalidValueError(
-        owner,
-        "source",
-        str(path),
-        "unknown file type; use .csv (or .tsv), .parquet, or .arrow/.ipc/.feather",
-    )
 
 
 def _check_timezone(timezone: str | None, owner: str) -> None:
@@ -164,14 +220,15 @@ def _check_timezone(timezone: str | None, owner: str) -> None:
 
 
 def _rename(
-    frame: pl.DataFrame,
+    frame: pl.LazyFrame,
     schema: pl.Schema,
     columns: Mapping[str, str] | None,
     required: tuple[str, ...],
     owner: str,
-) -> pl.DataFrame:
+) -> pl.LazyFrame:
     """Rename source columns to schema names and check the required ones are there."""
     mapping = dict(columns or {})
+    names = frame.collect_schema().names()
     unknown = [name for name in mapping if name not in schema]
     if unknown:
         raise InvalidValueError(
@@ -180,27 +237,26 @@ def _rename(
             unknown,
             f"keys must be column names of the core schema: {list(schema.names())}",
         )
-    absent = {target: src for target, src in mapping.items() if src not in frame.columns}
+    absent = {target: src for target, src in mapping.items() if src not in names}
     if absent:
         raise InvalidValueError(
             owner,
             "columns",
             absent,
-            f"names source columns that do not exist; the source has {frame.columns}",
+            f"names source columns that do not exist; the source has {names}",
         )
-    clashes = [
-        target for target in mapping if target in frame.columns and mapping[target] != target
-    ]
+    clashes = [target for target in mapping if target in names and mapping[target] != target]
     if clashes:
         frame = frame.drop(clashes)
     frame = frame.rename({src: target for target, src in mapping.items()})
-    missing = [name for name in required if name not in frame.columns]
+    names = frame.collect_schema().names()
+    missing = [name for name in required if name not in names]
     if missing:
         raise InvalidValueError(
             owner,
             "columns",
             missing,
-            f"missing required column(s); the source has {frame.columns}. Map source names "
+            f"missing required column(s); the source has {names}. Map source names "
             f"with columns={{{missing[0]!r}: 'YourColumn'}}",
         )
     return frame
@@ -497,123 +553,269 @@ class _Check(NamedTuple):
     """helper columns, each computed (in order) before ``parsed`` and ``reason``"""
 
 
-def _value_text(frame: pl.DataFrame, column: str) -> pl.Expr:
-    if column not in frame.columns:
-        return pl.lit(None, pl.String)
-    dtype = frame.schema[column]
-    if dtype == pl.String:
-        return pl.col(column)
-    try:
-        return pl.col(column).cast(pl.String)
-    except pl.exceptions.PolarsError:  # pragma: no cover - exotic dtypes
-        return pl.lit(None, pl.String)
+class _Cross(NamedTuple):
+    """The checks across rows, on the parsed frame, in two steps.
+
+    ``keys`` gives queries for small frames (hashes of ids that repeat, ids that refunds name),
+    collected first; ``problems`` then gives lazy frames of (row, column, value, reason) that
+    filter the source on those lists in memory. Filtering rather than joining two queries on the
+    source keeps polars' streaming engine from holding one side of the join in memory, and lets
+    it filter on the raw ids before parsing, so that it parses only the rows that pass.
+    """
+
+    keys: Callable[[pl.LazyFrame], list[pl.LazyFrame]]
+    problems: Callable[[pl.LazyFrame, list[pl.DataFrame]], list[pl.LazyFrame]]
+
+
+_NO_CROSS: Final = _Cross(lambda parsed: [], lambda parsed, keys: [])
+
+
+class _Kind(NamedTuple):
+    """What one reader reads: its name in errors, schema, required columns and checks."""
+
+    what: str
+    schema: pl.Schema
+    required: tuple[str, ...]
+    build: Callable[[pl.Schema, str | None], tuple[list[_Check], _Cross]]
+    """the checks of every column, from the source's schema and the declared time zone"""
+
+
+_BAD = "__bad"
+_PART = "__part"
+_PROBLEM_SCHEMA: Final = pl.Schema(
+    {_ROW: pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String, _PART: pl.Int32}
+)
+"""A problem: source row, column, raw value as text, reason; ``__part`` numbers the check that
+found it, so that sorting by (row, column, part) puts problems in the same order on any engine."""
+_PROBLEM_ORDER: Final = (_ROW, "column", _PART)
 
 
 def _why(column: str) -> str:
     return f"__why_{column}"
 
 
-def _problems(frame: pl.DataFrame, work: pl.DataFrame, checks: list[_Check]) -> list[pl.LazyFrame]:
-    """One lazy frame of problems per checked column (row, column, raw value, reason)."""
-    lf = pl.concat([frame.lazy(), work.lazy().drop(_ROW)], how="horizontal")
-    parts = []
-    for check in checks:
-        parts.append(
-            lf.filter(pl.col(_why(check.column)).is_not_null()).select(
-                pl.col(_ROW),
-                pl.lit(check.column).alias("column"),
-                _value_text(frame, check.column).alias("value"),
-                pl.col(_why(check.column)).alias("reason"),
-            )
-        )
-    return parts
+def _src(column: str) -> str:
+    return f"__src_{column}"
 
 
-_PROBLEM_SCHEMA: Final = pl.Schema(
-    {_ROW: pl.Int64, "column": pl.String, "value": pl.String, "reason": pl.String}
-)
+def _value_text(source: pl.Schema, column: str) -> pl.Expr:
+    """The raw value of a checked column as text, for the problems."""
+    if column not in source:
+        return pl.lit(None, pl.String)
+    dtype = source[column]
+    raw = pl.col(_src(column))
+    if dtype == pl.String:
+        return raw
+    if dtype.is_nested() or dtype == pl.Object:
+        # polars cannot write these as text; the reason says what the column should be
+        return pl.when(raw.is_not_null()).then(pl.lit(f"<{dtype} value>"))
+    return raw.cast(pl.String)
 
 
-def _finish(
-    what: str,
-    raw: pl.DataFrame,
-    parsed: pl.DataFrame,
-    problems: pl.DataFrame,
-    schema: pl.Schema,
-    strict: bool,
-) -> pl.DataFrame | ReadResult:
-    problems = problems.sort(_ROW, "column", maintain_order=True)
-    if strict:
-        if problems.height:
-            shown = [
-                RowProblem(row, column, value, reason)
-                for row, column, value, reason in problems.head(MAX_PROBLEMS_SHOWN).iter_rows()
-            ]
-            raise DataValidationError(what, shown, problems.height, _HINT)
-        return parsed.select(schema.names()).cast(schema)
-    bad_rows = problems.group_by(_ROW, maintain_order=True).agg(
-        pl.format("column '{}' = {}: {}", "column", pl.col("value").fill_null("null"), "reason")
-        .str.join("; ")
-        .alias("reasons")
-    )
-    clean = (
-        parsed.join(bad_rows.select(_ROW), on=_ROW, how="anti", maintain_order="left")
-        .select(schema.names())
-        .cast(schema)
-    )
-    rejected = (
-        raw.join(bad_rows, on=_ROW, how="inner", maintain_order="left")
-        .sort(_ROW)
-        .rename({_ROW: "row"})
-    )
-    return ReadResult(clean, rejected)
+class _Plan(NamedTuple):
+    """The lazy queries of one read, over the source with its row numbers."""
+
+    raw: pl.LazyFrame
+    """``__row`` and the source's columns (renamed), with their original values"""
+    parsed: pl.LazyFrame
+    """``__row``, every schema column parsed (null where it could not be), ``__bad``"""
+    flagged: pl.LazyFrame
+    """the rows with a problem in a cell: ``__row``, each checked column's reason and raw value"""
+    cell_count: pl.LazyFrame
+    """one value: how many problems the cells have in all"""
+    keys: list[pl.LazyFrame]
+    """what the checks across rows need collected first (see :class:`_Cross`)"""
+    across: Callable[[list[pl.DataFrame]], list[pl.LazyFrame]]
+    """the problems across rows (duplicates, refunds) from the collected keys, in
+    :data:`_PROBLEM_SCHEMA`"""
+    cells: Callable[[pl.DataFrame], pl.DataFrame]
+    """the problems of (collected) flagged rows, one per bad cell, in :data:`_PROBLEM_SCHEMA`"""
 
 
-def _read(
-    what: str,
+def _plan(
+    kind: _Kind,
     owner: str,
-    source: Source,
-    schema: pl.Schema,
+    frame: pl.LazyFrame,
     columns: Mapping[str, str] | None,
-    required: tuple[str, ...],
     timezone: str | None,
-    build: Callable[[pl.DataFrame], tuple[list[_Check], Callable[[pl.DataFrame], pl.LazyFrame]]],
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    _check_timezone(timezone, owner)
-    frame = _load(source, owner)
-    frame = _rename(frame, schema, columns, required, owner)
-    if _ROW in frame.columns:
+    *,
+    materialise: bool,
+) -> _Plan:
+    """Build the parsing and checking queries; shared by the ``read_*`` and ``scan_*`` functions.
+
+    With ``materialise`` (the eager readers) the parsed values and reasons are computed once, in
+    memory, and the queries built on them read that; without, every query reads the source.
+    """
+    frame = _rename(frame, kind.schema, columns, kind.required, owner)
+    if _ROW in frame.collect_schema():
         frame = frame.drop(_ROW)
     frame = frame.with_row_index(_ROW).with_columns(pl.col(_ROW).cast(pl.Int64))
-    checks, cross = build(frame)
+    source = frame.collect_schema()
+    checks, cross = kind.build(source, timezone)
     staged = frame
     for check in checks:
         for helper in check.pre:
             staged = staged.with_columns(helper)
-    # parse every column and give every cell its reason (or null) in one pass
+    why = [_why(c.column) for c in checks]
+    kept = [_src(c.column) for c in checks if c.column in source]
+    # parse every column and give every cell its reason (or null) in one pass; keep the raw
+    # values of the checked columns for the problems
     work = staged.select(
         pl.col(_ROW),
         *(c.parsed.alias(c.column) for c in checks),
-        *(c.reason.alias(_why(c.column)) for c in checks),
+        *(c.reason.alias(w) for c, w in zip(checks, why, strict=True)),
+        *(pl.col(c.column).alias(_src(c.column)) for c in checks if c.column in source),
     )
-    why = [_why(c.column) for c in checks]
-    parsed = work.select(
-        pl.col(_ROW),
-        *(c.column for c in checks),
-        pl.any_horizontal([pl.col(w).is_not_null() for w in why]).alias("__bad"),
+    if materialise:
+        work = work.collect().lazy()
+    bad = pl.any_horizontal([pl.col(w).is_not_null() for w in why])
+    parsed = work.select(pl.col(_ROW), *(c.column for c in checks), bad.alias(_BAD))
+    # the rows with a bad cell come out of the source in one pass (a lazy frame per column
+    # would read the source once per column); they are split into problems once collected
+    flagged = work.filter(bad).select(_ROW, *why, *kept)
+    cell_count = work.select(
+        pl.sum_horizontal([pl.col(w).is_not_null() for w in why]).sum().cast(pl.Int64)
     )
-    cell_problems = _problems(frame, work.select(_ROW, *why), checks)
-    cross_problems = cross(parsed)
-    problems = pl.concat(
-        [p.cast(_PROBLEM_SCHEMA) for p in [*cell_problems, cross_problems]],
-        how="vertical",
-    ).collect()
+
+    def cells(rows: pl.DataFrame) -> pl.DataFrame:
+        parts = [
+            rows.filter(pl.col(_why(c.column)).is_not_null()).select(
+                pl.col(_ROW),
+                pl.lit(c.column, pl.String).alias("column"),
+                _value_text(source, c.column).alias("value"),
+                pl.col(_why(c.column)).alias("reason"),
+                pl.lit(i, pl.Int32).alias(_PART),
+            )
+            for i, c in enumerate(checks)
+        ]
+        return pl.concat([p.cast(_PROBLEM_SCHEMA) for p in parts])
+
+    def across(keys: list[pl.DataFrame]) -> list[pl.LazyFrame]:
+        return [
+            part.select(
+                _ROW, "column", "value", "reason", pl.lit(len(checks) + i).alias(_PART)
+            ).cast(_PROBLEM_SCHEMA)
+            for i, part in enumerate(cross.problems(parsed, keys))
+        ]
+
     raw = frame.select(pl.col(_ROW), pl.exclude(_ROW))
-    return raw, parsed, problems
+    return _Plan(raw, parsed, flagged, cell_count, cross.keys(parsed), across, cells)
 
 
-def _no_cross(parsed: pl.DataFrame) -> pl.LazyFrame:
-    return pl.LazyFrame(schema=_PROBLEM_SCHEMA)
+_Collect: TypeAlias = Callable[[list[pl.LazyFrame], bool], list[pl.DataFrame]]
+"""Collect queries together; the flag says whether polars may run a part they share once."""
+
+
+def _validate(plan: _Plan, what: str, strict: bool, collect: _Collect) -> pl.DataFrame:
+    """Find the problems, in order (row, then column), with at most two ``collect`` calls.
+
+    The first gets the rows with bad cells and the keys of the checks across rows, the second
+    the problems across rows (none for feedback and interactions). With ``strict``, raise
+    :class:`DataValidationError` if there are any problems: only the rows of the first
+    :data:`MAX_PROBLEMS_SHOWN` cell problems are collected (the first problems overall are among
+    those and the problems across rows), and the cell problems are counted in the second call
+    when there are any. Without ``strict``, return every problem.
+    """
+    first_rows = plan.flagged.head(MAX_PROBLEMS_SHOWN) if strict else plan.flagged
+    # not shared: the first rows stop early, and a shared part would be held for the others
+    flagged, *keys = collect([first_rows, *plan.keys], False)
+    count = [plan.cell_count] if strict and flagged.height else []
+    queries = [*count, *plan.across(keys)]
+    second = collect(queries, True) if queries else []
+    cell_count: int = second.pop(0).item() if count else 0
+    across = pl.concat([pl.DataFrame(schema=_PROBLEM_SCHEMA), *second])
+    problems = pl.concat([plan.cells(flagged), across]).sort(_PROBLEM_ORDER)
+    if strict and problems.height:
+        total = cell_count + across.height
+        shown = [
+            RowProblem(row, column, value, reason)
+            for row, column, value, reason in problems.head(MAX_PROBLEMS_SHOWN)
+            .select(_ROW, "column", "value", "reason")
+            .iter_rows()
+        ]
+        raise DataValidationError(what, shown, total, _HINT)
+    return problems
+
+
+def _bad_rows(problems: pl.DataFrame) -> pl.DataFrame:
+    """One row per rejected source row: ``__row`` and ``reasons``, in source order."""
+    return problems.group_by(_ROW, maintain_order=True).agg(
+        pl.format("column '{}' = {}: {}", "column", pl.col("value").fill_null("null"), "reason")
+        .str.join("; ")
+        .alias("reasons")
+    )
+
+
+def _clean(plan: _Plan, schema: pl.Schema, bad_rows: pl.DataFrame | None) -> pl.LazyFrame:
+    """The parsed rows without the rejected ones, in the core schema."""
+    parsed = plan.parsed
+    if bad_rows is not None:
+        parsed = parsed.join(
+            bad_rows.lazy().select(_ROW), on=_ROW, how="anti", maintain_order="left"
+        )
+    return parsed.select(schema.names()).cast(schema)
+
+
+def _rejected(plan: _Plan, bad_rows: pl.DataFrame) -> pl.LazyFrame:
+    """The rejected rows with their original values and reasons, in source order."""
+    return (
+        plan.raw.join(bad_rows.lazy(), on=_ROW, how="inner", maintain_order="left")
+        .sort(_ROW)
+        .rename({_ROW: "row"})
+    )
+
+
+def _read(
+    kind: _Kind,
+    owner: str,
+    source: Source,
+    columns: Mapping[str, str] | None,
+    timezone: str | None,
+    strict: bool,
+) -> pl.DataFrame | ReadResult:
+    """The ``read_*`` functions: everything in memory."""
+    _check_timezone(timezone, owner)
+    frame = _load(source, owner)
+    plan = _plan(kind, owner, frame.lazy(), columns, timezone, materialise=True)
+    problems = _validate(plan, kind.what, strict, lambda queries, _: pl.collect_all(queries))
+    if strict:
+        return _clean(plan, kind.schema, None).collect()
+    bad_rows = _bad_rows(problems)
+    clean, rejected = pl.collect_all(
+        [_clean(plan, kind.schema, bad_rows), _rejected(plan, bad_rows)]
+    )
+    return ReadResult(clean, rejected)
+
+
+def _scan_read(
+    kind: _Kind,
+    owner: str,
+    source: Source,
+    columns: Mapping[str, str] | None,
+    timezone: str | None,
+    strict: bool,
+) -> pl.LazyFrame | LazyReadResult:
+    """The ``scan_*`` functions: streaming queries for the problems, the rest stays lazy."""
+    if not hasattr(pl, "QueryOptFlags"):  # pragma: no cover - depends on the installed polars
+        raise LoyaltyKitError(
+            f"{owner} needs polars >= 1.30 (its streaming engine and QueryOptFlags); this is "
+            f"polars {pl.__version__}: pip install -U 'polars>=1.30'"
+        )
+    _check_timezone(timezone, owner)
+    path = Path(source) if isinstance(source, str | Path) else None
+    plan = _plan(kind, owner, _scan(source, owner), columns, timezone, materialise=False)
+
+    def collect(queries: list[pl.LazyFrame], share: bool = True) -> list[pl.DataFrame]:
+        flags = pl.QueryOptFlags(comm_subplan_elim=share)
+        with _reading(path, owner):
+            return pl.collect_all(queries, engine="streaming", optimizations=flags)
+
+    problems = _validate(plan, kind.what, strict, collect)
+    if strict:
+        return _clean(plan, kind.schema, None)
+    bad_rows = _bad_rows(problems)
+    (rejected,) = collect([_rejected(plan, bad_rows)])
+    return LazyReadResult(_clean(plan, kind.schema, bad_rows), rejected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,10 +823,7 @@ def _no_cross(parsed: pl.DataFrame) -> pl.LazyFrame:
 # ---------------------------------------------------------------------------------------------
 
 
-def _transaction_checks(
-    frame: pl.DataFrame, timezone: str | None
-) -> tuple[list[_Check], Callable[[pl.DataFrame], pl.LazyFrame]]:
-    sch = frame.schema
+def _transaction_checks(sch: pl.Schema, timezone: str | None) -> tuple[list[_Check], _Cross]:
 
     def have(name: str) -> bool:
         return name in sch
@@ -672,12 +871,28 @@ def _transaction_checks(
     else:
         checks.append(_Check("quantity", pl.lit(None, pl.Int64), _NO_PROBLEM))
 
-    def cross(parsed: pl.DataFrame) -> pl.LazyFrame:
-        lf = parsed.lazy()
-        tid = pl.col("transaction_id")
-        # duplicates: every occurrence after the first
+    tid = pl.col("transaction_id")
+    hashed = pl.col("__hash")
+    # a 32-bit hash of the id: the duplicates are found among the ids whose hash repeats
+    # (collisions only add a few candidates, checked on the ids themselves)
+    tid_hash = tid.hash().cast(pl.UInt32, wrap_numerical=True)
+
+    def key_queries(lf: pl.LazyFrame) -> list[pl.LazyFrame]:
+        # the hashes seen more than once: sorting 4 bytes per row takes much less memory than
+        # a table of every id's text
+        hashes = lf.filter(tid.is_not_null()).select(tid_hash.alias("__hash")).sort("__hash")
+        repeated = hashes.filter((hashed == hashed.shift(1)) | (hashed == hashed.shift(-1)))
+        refunded = lf.filter(pl.col("kind") == "refund").select(pl.col("refund_of").unique())
+        return [repeated.unique(), refunded]
+
+    def problem_queries(lf: pl.LazyFrame, keys: list[pl.DataFrame]) -> list[pl.LazyFrame]:
+        # filters on lists in memory rather than joins (see _Cross)
+        repeated = keys[0].get_column("__hash").implode()
+        refund_ids = keys[1].get_column("refund_of").drop_nulls().implode()
+        # duplicates: every occurrence after the first, among the ids whose hash repeats
+        candidates = lf.filter(tid.is_not_null() & tid_hash.is_in(repeated)).select(_ROW, tid)
         dup = (
-            lf.filter(tid.is_not_null() & tid.is_duplicated())
+            candidates.filter(tid.is_duplicated())
             .with_columns(pl.col(_ROW).min().over(tid).alias("__first"))
             .filter(pl.col(_ROW) != pl.col("__first"))
             .select(
@@ -691,9 +906,8 @@ def _transaction_checks(
                 ).alias("reason"),
             )
         )
-        refund_ids = lf.filter(pl.col("kind") == "refund").select(pl.col("refund_of").unique())
         firsts = (
-            lf.join(refund_ids, left_on="transaction_id", right_on="refund_of", how="semi")
+            lf.filter(tid.is_in(refund_ids))
             .sort(_ROW)
             .unique(tid, keep="first", maintain_order=True)
         )
@@ -765,9 +979,81 @@ def _transaction_checks(
             purchase_of.alias("value"),
             pl.col("reason"),
         )
-        return pl.concat([dup, purchase_with_ref, bad_refunds], how="vertical")
+        return [dup, purchase_with_ref, bad_refunds]
 
-    return checks, cross
+    return checks, _Cross(key_queries, problem_queries)
+
+
+# ---------------------------------------------------------------------------------------------
+# feedback and interactions
+# ---------------------------------------------------------------------------------------------
+
+
+def _feedback_checks(sch: pl.Schema, timezone: str | None) -> tuple[list[_Check], _Cross]:
+    checks = [
+        _Check("customer_id", *_parse_id("customer_id", sch["customer_id"])),
+        _Check("answered_at", *_parse_timestamp("answered_at", sch["answered_at"], timezone)),
+    ]
+    for name, low, high in (("nps", 0, 10), ("csat", 1, 5)):
+        if name in sch:
+            checks.append(
+                _Check(name, *_parse_int(name, sch[name], pl.Int8(), low, high, name.upper()))
+            )
+        else:
+            checks.append(_Check(name, pl.lit(None, pl.Int8), _NO_PROBLEM))
+    for name in ("comment", "channel"):
+        if name in sch:
+            checks.append(_Check(name, *_parse_text(name, sch[name], required=False, what=name)))
+        else:
+            checks.append(_Check(name, pl.lit(None, pl.String), _NO_PROBLEM))
+    nps_parsed = checks[2].parsed
+    csat_parsed = checks[3].parsed
+    nps_reason = checks[2].reason
+    csat_reason = checks[3].reason
+    no_answer = (
+        pl.when(
+            nps_parsed.is_null()
+            & csat_parsed.is_null()
+            & nps_reason.is_null()
+            & csat_reason.is_null()
+        )
+        .then(pl.lit("an answer needs an NPS (0-10), a CSAT (1-5), or both"))
+        .otherwise(nps_reason)
+    )
+    checks[2] = _Check("nps", nps_parsed, no_answer)
+    return checks, _NO_CROSS
+
+
+def _interaction_checks(sch: pl.Schema, timezone: str | None) -> tuple[list[_Check], _Cross]:
+    checks = [
+        _Check("customer_id", *_parse_id("customer_id", sch["customer_id"])),
+        _Check("occurred_at", *_parse_timestamp("occurred_at", sch["occurred_at"], timezone)),
+        _Check("channel", *_parse_text("channel", sch["channel"], required=True, what="channel")),
+        _Check("type", *_parse_text("type", sch["type"], required=True, what="type")),
+    ]
+    return checks, _NO_CROSS
+
+
+_TRANSACTIONS: Final = _Kind(
+    "transactions",
+    TRANSACTION_SCHEMA,
+    ("transaction_id", "customer_id", "occurred_at", "amount"),
+    _transaction_checks,
+)
+_FEEDBACK: Final = _Kind(
+    "feedback", FEEDBACK_SCHEMA, ("customer_id", "answered_at"), _feedback_checks
+)
+_INTERACTIONS: Final = _Kind(
+    "interactions",
+    INTERACTION_SCHEMA,
+    ("customer_id", "occurred_at", "channel", "type"),
+    _interaction_checks,
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# the readers: read_* in memory, scan_* lazily
+# ---------------------------------------------------------------------------------------------
 
 
 @overload
@@ -820,75 +1106,7 @@ def read_transactions(
     :raises DataValidationError: (``strict=True``) listing the first problems and counting all.
     :raises InvalidValueError: for a missing column, an unreadable source or an unknown time zone.
     """
-    owner = "read_transactions"
-    required = ("transaction_id", "customer_id", "occurred_at", "amount")
-    raw, parsed, problems = _read(
-        "transactions",
-        owner,
-        source,
-        TRANSACTION_SCHEMA,
-        columns,
-        required,
-        timezone,
-        lambda f: _transaction_checks(f, timezone),
-    )
-    return _finish("transactions", raw, parsed, problems, TRANSACTION_SCHEMA, strict)
-
-
-# ---------------------------------------------------------------------------------------------
-# feedback and interactions
-# ---------------------------------------------------------------------------------------------
-
-
-def _feedback_checks(
-    frame: pl.DataFrame, timezone: str | None
-) -> tuple[list[_Check], Callable[[pl.DataFrame], pl.LazyFrame]]:
-    sch = frame.schema
-    checks = [
-        _Check("customer_id", *_parse_id("customer_id", sch["customer_id"])),
-        _Check("answered_at", *_parse_timestamp("answered_at", sch["answered_at"], timezone)),
-    ]
-    for name, low, high in (("nps", 0, 10), ("csat", 1, 5)):
-        if name in sch:
-            checks.append(
-                _Check(name, *_parse_int(name, sch[name], pl.Int8(), low, high, name.upper()))
-            )
-        else:
-            checks.append(_Check(name, pl.lit(None, pl.Int8), _NO_PROBLEM))
-    for name in ("comment", "channel"):
-        if name in sch:
-            checks.append(_Check(name, *_parse_text(name, sch[name], required=False, what=name)))
-        else:
-            checks.append(_Check(name, pl.lit(None, pl.String), _NO_PROBLEM))
-    nps_parsed = checks[2].parsed
-    csat_parsed = checks[3].parsed
-    nps_reason = checks[2].reason
-    csat_reason = checks[3].reason
-    no_answer = (
-        pl.when(
-            nps_parsed.is_null()
-            & csat_parsed.is_null()
-            & nps_reason.is_null()
-            & csat_reason.is_null()
-        )
-        .then(pl.lit("an answer needs an NPS (0-10), a CSAT (1-5), or both"))
-        .otherwise(nps_reason)
-    )
-    checks[2] = _Check("nps", nps_parsed, no_answer)
-    return checks, _no_cross
-
-
-def _interaction_checks(
-    frame: pl.DataFrame, timezone: str | None
-) -> tuple[list[_Check], Callable[[pl.DataFrame], pl.LazyFrame]]:
-    sch = frame.schema
-    checks = [
-        _Check("customer_id", *_parse_id("customer_id", sch["customer_id"])),
-        _Check("occurred_at", *_parse_timestamp("occurred_at", sch["occurred_at"], timezone)),
-        _Check("channel", *_parse_text("channel", sch["channel"], required=True, what="channel")),
-        _Check("type", *_parse_text("type", sch["type"], required=True, what="type")),
-    ]
-    return checks, _no_cross
+    return _read(_TRANSACTIONS, "read_transactions", source, columns, timezone, strict)
 
 
 @overload
@@ -920,18 +1138,7 @@ def read_feedback(
     ``csat`` (integer 1-5), ``comment``, ``channel``. Every row needs an NPS, a CSAT or both.
     Parameters and results as in :func:`read_transactions`.
     """
-    owner = "read_feedback"
-    raw, parsed, problems = _read(
-        "feedback",
-        owner,
-        source,
-        FEEDBACK_SCHEMA,
-        columns,
-        ("customer_id", "answered_at"),
-        timezone,
-        lambda f: _feedback_checks(f, timezone),
-    )
-    return _finish("feedback", raw, parsed, problems, FEEDBACK_SCHEMA, strict)
+    return _read(_FEEDBACK, "read_feedback", source, columns, timezone, strict)
 
 
 @overload
@@ -963,15 +1170,120 @@ def read_interactions(
     text; common types are listed in :class:`loyaltykit.InteractionType`, others are accepted).
     Parameters and results as in :func:`read_transactions`.
     """
-    owner = "read_interactions"
-    raw, parsed, problems = _read(
-        "interactions",
-        owner,
-        source,
-        INTERACTION_SCHEMA,
-        columns,
-        ("customer_id", "occurred_at", "channel", "type"),
-        timezone,
-        lambda f: _interaction_checks(f, timezone),
-    )
-    return _finish("interactions", raw, parsed, problems, INTERACTION_SCHEMA, strict)
+    return _read(_INTERACTIONS, "read_interactions", source, columns, timezone, strict)
+
+
+@overload
+def scan_transactions(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = ...,
+    timezone: str | None = ...,
+    strict: Literal[True] = ...,
+) -> pl.LazyFrame: ...
+@overload
+def scan_transactions(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = ...,
+    timezone: str | None = ...,
+    strict: Literal[False],
+) -> LazyReadResult: ...
+def scan_transactions(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    strict: bool = True,
+) -> pl.LazyFrame | LazyReadResult:
+    """Validate a transaction log larger than memory; the lazy :func:`read_transactions`.
+
+    Same arguments, checks, problems, row numbers and errors as :func:`read_transactions`, but
+    files are scanned (``pl.scan_csv``, ``scan_parquet``, ``scan_ipc``) and a ``LazyFrame``
+    source stays lazy. The checks run on polars' streaming engine and collect only problems: a
+    first pass gets the rows with bad cells (with ``strict=True`` only the first
+    :data:`MAX_PROBLEMS_SHOWN`), the ids that refunds name and the hashes of ids seen more than
+    once; a second the problems across rows (duplicates, refunds) and, with ``strict=True`` when
+    there are problems, their count. With ``strict=False`` a third pass fetches the rejected
+    rows' original values. Memory grows with the problems, with the refunded ids and, by a 32-bit
+    hash per row sorted to find duplicate ids, with the number of rows; not with the other
+    columns.
+
+    What comes back is lazy: collecting it reads and parses the source **again**, so the source
+    (file or frame) must not change between the call and the collection. Collect it, or write
+    it with ``sink_parquet``, with ``engine="streaming"`` to keep memory low.
+
+    :param source: as in :func:`read_transactions`; in-memory pandas and pyarrow frames are
+        converted as they are there.
+    :param columns: as in :func:`read_transactions`.
+    :param timezone: as in :func:`read_transactions`.
+    :param strict: raise on any problem (default) or return a :class:`LazyReadResult`.
+    :returns: with ``strict=True`` a ``LazyFrame`` in
+        :data:`~loyaltykit.schema.TRANSACTION_SCHEMA` (every row valid); with ``strict=False``
+        ``LazyReadResult(clean, rejected)``: the clean rows lazily, the rejected ones collected.
+    :raises DataValidationError: (``strict=True``) listing the first problems and counting all.
+    :raises InvalidValueError: for a missing column, an unreadable source or an unknown time zone.
+    """
+    return _scan_read(_TRANSACTIONS, "scan_transactions", source, columns, timezone, strict)
+
+
+@overload
+def scan_feedback(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = ...,
+    timezone: str | None = ...,
+    strict: Literal[True] = ...,
+) -> pl.LazyFrame: ...
+@overload
+def scan_feedback(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = ...,
+    timezone: str | None = ...,
+    strict: Literal[False],
+) -> LazyReadResult: ...
+def scan_feedback(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    strict: bool = True,
+) -> pl.LazyFrame | LazyReadResult:
+    """Validate survey answers larger than memory; the lazy :func:`read_feedback`.
+
+    Checks as in :func:`read_feedback`; how it runs and what it returns as in
+    :func:`scan_transactions` (no check spans rows, so memory grows only with the problems).
+    """
+    return _scan_read(_FEEDBACK, "scan_feedback", source, columns, timezone, strict)
+
+
+@overload
+def scan_interactions(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = ...,
+    timezone: str | None = ...,
+    strict: Literal[True] = ...,
+) -> pl.LazyFrame: ...
+@overload
+def scan_interactions(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = ...,
+    timezone: str | None = ...,
+    strict: Literal[False],
+) -> LazyReadResult: ...
+def scan_interactions(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+    strict: bool = True,
+) -> pl.LazyFrame | LazyReadResult:
+    """Validate touchpoints larger than memory; the lazy :func:`read_interactions`.
+
+    Checks as in :func:`read_interactions`; how it runs and what it returns as in
+    :func:`scan_transactions` (no check spans rows, so memory grows only with the problems).
+    """
+    return _scan_read(_INTERACTIONS, "scan_interactions", source, columns, timezone, strict)
