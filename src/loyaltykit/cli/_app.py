@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loyaltykit import __version__
 from loyaltykit.errors import LoyaltyKitError
@@ -41,6 +42,19 @@ def _root(
     ] = False,
 ) -> None:
     """Run and measure customer-loyalty programs."""
+
+
+def step_progress() -> Progress:
+    """The progress display of commands that run named steps: description, bar, count, time
+    (on stderr, so that stdout stays the result)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
 
 
 def fail(error: LoyaltyKitError | str, *, code: int = 2) -> typer.Exit:

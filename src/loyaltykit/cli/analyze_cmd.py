@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
-from loyaltykit.cli._app import app, console, err_console, fail
+from loyaltykit.cli._app import app, console, err_console, fail, step_progress
 from loyaltykit.errors import LoyaltyKitError
 
 
@@ -252,14 +252,7 @@ def analyze_command(
     if period not in ("D", "W", "M", "Q", "Y"):
         raise fail(f"--period={period!r}: use D, W, M, Q or Y")
     day = _parse_day(as_of)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
+    progress = step_progress()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

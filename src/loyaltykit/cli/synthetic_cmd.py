@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import polars as pl
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
-from loyaltykit.cli._app import app, console, err_console, fail, print_json
+from loyaltykit.cli._app import app, console, fail, print_json, step_progress
 from loyaltykit.errors import ConfigError, InvalidValueError, LoyaltyKitError
 
 if TYPE_CHECKING:
@@ -359,14 +359,7 @@ def synthetic_command(
         for name in FRAMES
         if (name != "feedback" or feedback) and (name != "interactions" or interactions)
     ]
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
+    progress = step_progress()
     clock = time.perf_counter()
     try:
         with progress:

@@ -617,15 +617,6 @@ _ENTRY_HOOKS: dict[EntryKind, str] = {
     EntryKind.EXPIRE: "loyaltykit_points_expired",
     EntryKind.ADJUST: "loyaltykit_points_adjusted",
 }
-_EVENT_HOOKS = (
-    "loyaltykit_points_expired",
-    "loyaltykit_points_earned",
-    "loyaltykit_points_reversed",
-    "loyaltykit_points_redeemed",
-    "loyaltykit_points_adjusted",
-    "loyaltykit_tier_changed",
-    "loyaltykit_reward_issued",
-)
 _HOOK_ORDER = (
     "loyaltykit_points_expired",
     "loyaltykit_points_earned",
@@ -633,6 +624,7 @@ _HOOK_ORDER = (
     "loyaltykit_points_redeemed",
     "loyaltykit_points_adjusted",
 )
+_EVENT_HOOKS = (*_HOOK_ORDER, "loyaltykit_tier_changed", "loyaltykit_reward_issued")
 
 
 def _utcnow() -> dt.datetime:

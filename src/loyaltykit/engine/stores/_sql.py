@@ -174,8 +174,9 @@ def require_current(found: int, where: str, migrations: Sequence[Migration]) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def dumps(value: Mapping[str, Any]) -> str:
-    """JSON text of a JSON-able mapping (read-only mappings inside are copied to dicts)."""
+def dumps(value: Any) -> str:
+    """JSON text of a JSON-able value: read-only mappings become objects, tuples and sets lists,
+    datetimes ISO text with their offset, ``Decimal`` exact text."""
     return _ENCODER.encode(value)
 
 
@@ -189,12 +190,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     raise TypeError(f"value {value!r} of type {type(value).__name__} is not JSON-able")
-
-
-def dumps_json(value: Any) -> str:
-    """JSON text of any JSON-able value, with the conversions of :func:`dumps` (datetimes as ISO
-    text with their offset, ``Decimal`` as exact text)."""
-    return _ENCODER.encode(value)
 
 
 # one encoder for every call (json.dumps builds a new one whenever an option is given)

@@ -134,8 +134,6 @@ _TEMPLATES = {
     "transaction_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}}"
     " WHERE member_id = :member_id AND transaction_id = :transaction_id",
     "all_batches": f"SELECT {_BATCH_COLUMNS} FROM {{batches}} WHERE member_id = :member_id",
-    "get_purchase": f"SELECT {_PURCHASE_COLUMNS} FROM {{purchases}}"
-    " WHERE transaction_id = :transaction_id",
     "activity_rows": "SELECT occurred_at, spend, points, visits FROM {activity}"
     " WHERE member_id = :member_id ORDER BY occurred_at",
     "counter_value": "SELECT value FROM {counters} WHERE name = :name",
@@ -660,7 +658,7 @@ class PostgresUnit:
         """Send every buffered write as one statement, with the COMMIT, in one pipeline."""
         keys: list[str] = []
         params: list[str] = []
-        encode = _sql.dumps_json
+        encode = _sql.dumps
         if self._events:
             keys.append("ev")
             params.append(
