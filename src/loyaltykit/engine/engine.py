@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from loyaltykit.core import _checks as c
 from loyaltykit.core.ledger import EntryKind, LedgerEntry, RewardIssue, TierChange
 from loyaltykit.core.program import (
     EarnContext,
@@ -38,6 +39,7 @@ from loyaltykit.core.program import (
     Rounding,
     round_ratio,
 )
+from loyaltykit.engine._trusted import builder, replacer
 from loyaltykit.engine.events import (
     Adjust,
     AssignTier,
@@ -85,6 +87,25 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Trusted constructors (see loyaltykit.engine._trusted) for the records the engine builds from
+# values it has checked: no validators, no converters. Values from outside (a rule's points, the
+# clock) are checked here first, falling back to the public constructors, whose errors stand.
+_new_entry = builder(LedgerEntry)
+_new_batch = builder(Batch)
+_with_batch = replacer(Batch)
+_with_state = replacer(MemberState)
+_with_purchase = replacer(PurchaseRecord)
+_new_purchase = builder(PurchaseRecord)
+_new_activity = builder(Activity)
+_new_event_record = builder(EventRecord)
+_new_context = builder(EarnContext)
+_NO_META: Mapping[str, Any] = MappingProxyType({})
+
+
+def _is_points(value: Any) -> bool:
+    """``value`` is a plain ``int`` >= 0 (what the trusted constructors may take as points)."""
+    return type(value) is int and value >= 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,7 +450,7 @@ class _Work:
             if b.expires_at is None or b.expires_at > as_of:
                 continue
             expired.append(
-                LedgerEntry(
+                _new_entry(
                     id=f"{b.id}:expired",
                     member_id=member_id,
                     event_id=f"expiry:{b.id}",
@@ -437,9 +458,10 @@ class _Work:
                     points=-b.remaining,
                     occurred_at=b.expires_at,
                     batch_id=b.id,
+                    meta=_NO_META,
                 )
             )
-            updated.append(attrs.evolve(b, remaining=0))
+            updated.append(_with_batch(b, remaining=0))
         if updated:
             self.put_batches(updated)
             self.add(expired)
@@ -464,7 +486,12 @@ class _Work:
             # with the member's other batches (a purchase moves them all later, in touch())
             last = state.last_activity_at or at
             expires_at = last + dt.timedelta(days=program.expiry.days)
-        batch = Batch(
+        # points may come from a plugin's rule: anything but a plain int >= 0 goes through the
+        # public constructors (which refuse it with their usual message)
+        trusted = _is_points(points)
+        make_batch: Callable[..., Batch] = _new_batch if trusted else Batch
+        make_entry: Callable[..., LedgerEntry] = _new_entry if trusted else LedgerEntry
+        batch = make_batch(
             id=self.batch_id(),
             member_id=state.member_id,
             event_id=self.event_id,
@@ -477,7 +504,7 @@ class _Work:
             expires_at=expires_at,
         )
         entries = [
-            LedgerEntry(
+            make_entry(
                 id=self.entry_id(),
                 member_id=state.member_id,
                 event_id=self.event_id,
@@ -488,14 +515,14 @@ class _Work:
                 pending_until=pending_until,
                 expires_at=expires_at,
                 reason=reason,
-                meta=meta or {},
+                meta=c.frozen_mapping(meta),
             )
         ]
         settle = min(state.debt, points)
         if settle:
-            batch = attrs.evolve(batch, remaining=points - settle)
+            batch = _with_batch(batch, remaining=points - settle)
             entries.append(
-                LedgerEntry(
+                _new_entry(
                     id=self.entry_id(),
                     member_id=state.member_id,
                     event_id=self.event_id,
@@ -503,10 +530,11 @@ class _Work:
                     points=-settle,
                     occurred_at=at,
                     batch_id=batch.id,
+                    meta=_NO_META,
                 )
             )
             entries.append(
-                LedgerEntry(
+                _new_entry(
                     id=self.entry_id(),
                     member_id=state.member_id,
                     event_id=self.event_id,
@@ -514,9 +542,10 @@ class _Work:
                     points=settle,
                     occurred_at=at,
                     reason="settled",
+                    meta=_NO_META,
                 )
             )
-            state = attrs.evolve(state, debt=state.debt - settle)
+            state = _with_state(state, debt=state.debt - settle)
         self.put_batches([batch])
         self.add(entries)
         return state
@@ -536,6 +565,7 @@ class _Work:
         left = amount
         entries: list[LedgerEntry] = []
         updated: list[Batch] = []
+        frozen_meta = c.frozen_mapping(meta)
         for b in batches:
             if left <= 0:
                 break
@@ -543,9 +573,9 @@ class _Work:
             if take <= 0:
                 continue
             left -= take
-            updated.append(attrs.evolve(b, remaining=b.remaining - take))
+            updated.append(_with_batch(b, remaining=b.remaining - take))
             entries.append(
-                LedgerEntry(
+                _new_entry(
                     id=self.entry_id(),
                     member_id=member_id,
                     event_id=self.event_id,
@@ -554,7 +584,7 @@ class _Work:
                     occurred_at=at,
                     batch_id=b.id,
                     reason=reason,
-                    meta=meta or {},
+                    meta=frozen_meta,
                 )
             )
         if updated:
@@ -567,12 +597,12 @@ class _Work:
         ``evolve``); under inactivity expiry, push every open batch's expiry."""
         previous = state.last_activity_at
         last = at if previous is None or previous < at else previous
-        state = attrs.evolve(state, last_activity_at=last, **changes)
+        state = _with_state(state, last_activity_at=last, **changes)
         expiry = self.program.expiry
         if expiry.kind is ExpiryKind.INACTIVITY:
             new = last + dt.timedelta(days=expiry.days)
             moved = [
-                attrs.evolve(b, expires_at=new)
+                _with_batch(b, expires_at=new)
                 for b in self.open_batches(state.member_id)
                 if b.expires_at != new
             ]
@@ -710,14 +740,18 @@ class Engine:
                 else:
                     work = _Work(self, unit, event.event_id)
                     outcome = self._apply(work, event)
+                    now = self._clock()
+                    # the clock is the caller's: a naive time goes to the public constructor,
+                    # which refuses it
+                    aware = isinstance(now, dt.datetime) and now.utcoffset() is not None
                     unit.put_event(
-                        EventRecord(
+                        (_new_event_record if aware else EventRecord)(
                             event_id=event.event_id,
                             member_id=event.member_id,
                             kind=event.type,
                             fingerprint=fp,
-                            outcome=outcome.to_dict(),
-                            recorded_at=self._clock(),
+                            outcome=MappingProxyType(outcome.to_dict()),
+                            recorded_at=now,
                         )
                     )
         except EventExistsError:
@@ -1216,7 +1250,7 @@ class Engine:
         )
         by_rule: dict[str, int] = {}
         # one context for all rules: ``earlier`` is a read-only view of ``by_rule`` as it grows
-        ctx = EarnContext(
+        ctx = _new_context(
             trigger="purchase",
             member_id=event.member_id,
             occurred_at=at,
@@ -1282,8 +1316,9 @@ class Engine:
                     meta={"rule": name, "referee": event.member_id},
                 )
             unit.save_member(referrer)
+        trusted = _is_points(txn_points)
         unit.put_purchase(
-            PurchaseRecord(
+            (_new_purchase if trusted else PurchaseRecord)(
                 transaction_id=event.transaction_id,
                 member_id=event.member_id,
                 event_id=event.event_id,
@@ -1294,7 +1329,7 @@ class Engine:
             )
         )
         unit.append_activity(
-            Activity(
+            (_new_activity if trusted else Activity)(
                 member_id=event.member_id,
                 event_id=event.event_id,
                 occurred_at=at,
@@ -1393,13 +1428,15 @@ class Engine:
                         )
                     ]
                 )
-                state = attrs.evolve(state, debt=state.debt + shortfall)
+                state = _with_state(state, debt=state.debt + shortfall)
                 details["debt"] = shortfall
             else:
                 details["forgiven"] = shortfall
-        unit.put_purchase(attrs.evolve(purchase, refunded_amount=refunded, reversed_points=target))
+        unit.put_purchase(
+            _with_purchase(purchase, refunded_amount=refunded, reversed_points=target)
+        )
         unit.append_activity(
-            Activity(
+            _new_activity(
                 member_id=event.member_id,
                 event_id=event.event_id,
                 occurred_at=at,
@@ -1512,7 +1549,7 @@ class Engine:
             raise LedgerError(f"{what}: no tier named {event.tier!r}; known: {known}")
         state = self._load(work, event)
         at = event.occurred_at
-        state = attrs.evolve(state, manual_tier=event.tier)
+        state = _with_state(state, manual_tier=event.tier)
         state, changes = apply_upgrade(
             policy, state, work.unit, at, self.program.zone, event.event_id, reason=event.reason
         )
@@ -1525,7 +1562,7 @@ class Engine:
         ):
             grace = dt.timedelta(days=policy.grace_days)
             review = policy.rule.period_end(at, state.enrolled_at, self.program.zone) + grace
-            state = attrs.evolve(state, tier_review_at=review)
+            state = _with_state(state, tier_review_at=review)
         work.unit.save_member(state)
         return self._outcome(work, event, {"manual_tier": event.tier})
 

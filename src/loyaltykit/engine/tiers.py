@@ -31,6 +31,7 @@ import polars as pl
 from loyaltykit.core import _checks as c
 from loyaltykit.core.ledger import TierChange
 from loyaltykit.core.program import DowngradeMode, TierPolicy
+from loyaltykit.engine._trusted import replacer
 from loyaltykit.engine.store import ActivityTotals, MemberState, StoreUnit
 from loyaltykit.errors import InvalidValueError
 
@@ -50,6 +51,9 @@ WINDOWS = ("rolling", "calendar_year", "anniversary")
 """The windows a tier rule can measure over."""
 
 _TICK = dt.timedelta(microseconds=1)
+
+# states change here with values computed from valid ones: copy without re-validating
+_with_state = replacer(MemberState)
 
 
 def _window_days(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -225,7 +229,7 @@ def review_tiers(
         review_at = state.tier_review_at
         current = state.tier
         if current is None or not _needs_review(policy, state, current):
-            state = attrs.evolve(state, tier_review_at=None)
+            state = _with_state(state, tier_review_at=None)
             break
         period_end = review_at - grace
         start, end = rule.review_window(period_end, state.enrolled_at, zone)
@@ -247,7 +251,7 @@ def review_tiers(
             unit.append_tier_change(change)
             changes.append(change)
         next_review = rule.next_period_end(period_end, state.enrolled_at, zone) + grace
-        state = attrs.evolve(
+        state = _with_state(
             state,
             tier=tier,
             tier_since=since,
@@ -285,9 +289,9 @@ def apply_upgrade(
     )
     unit.append_tier_change(change)
     grace = dt.timedelta(days=policy.grace_days)
-    state = attrs.evolve(state, tier=tier, tier_since=at)
+    state = _with_state(state, tier=tier, tier_since=at)
     review = rule.period_end(at, state.enrolled_at, zone) + grace
-    state = attrs.evolve(
+    state = _with_state(
         state, tier_review_at=review if _needs_review(policy, state, tier) else None
     )
     return state, [change]

@@ -1,0 +1,171 @@
+"""The engine's trusted constructors build the same records as the public ones, and values that
+come from outside the engine (a rule's points, the clock) are still refused as before."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+import pytest
+
+from loyaltykit.core.ledger import EntryKind, LedgerEntry
+from loyaltykit.core.program import Program
+from loyaltykit.engine import Engine, MemoryStore, PerUnit
+from loyaltykit.engine._trusted import builder, replacer
+from loyaltykit.engine.store import Activity, Batch, MemberState, PurchaseRecord
+from loyaltykit.errors import InvalidValueError
+
+T = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (
+            LedgerEntry,
+            {
+                "id": "e:1",
+                "member_id": "m",
+                "event_id": "e",
+                "kind": EntryKind.EARN,
+                "points": 5,
+                "occurred_at": T,
+                "batch_id": "e:b1",
+                "meta": MappingProxyType({"rule": "base"}),
+            },
+        ),
+        (
+            Batch,
+            {
+                "id": "e:b1",
+                "member_id": "m",
+                "event_id": "e",
+                "points": 5,
+                "remaining": 3,
+                "earned_at": T,
+                "expires_at": T + dt.timedelta(days=365),
+            },
+        ),
+        (
+            PurchaseRecord,
+            {
+                "transaction_id": "t",
+                "member_id": "m",
+                "event_id": "e",
+                "occurred_at": T,
+                "amount": Decimal("12.50"),
+                "points": 12,
+            },
+        ),
+        (
+            Activity,
+            {
+                "member_id": "m",
+                "event_id": "e",
+                "occurred_at": T,
+                "spend": Decimal("1.5"),
+                "points": 1,
+                "visits": 1,
+            },
+        ),
+        (
+            MemberState,
+            {"member_id": "m", "enrolled_at": T, "attributes": MappingProxyType({})},
+        ),
+    ],
+)
+def test_trusted_records_equal_public_ones(cls: type[Any], values: dict[str, Any]) -> None:
+    public = cls(**values)
+    built = builder(cls)(**values)
+    assert built == public
+    try:
+        assert hash(built) == hash(public)
+    except TypeError:  # a record holding a mapping is not hashable, either way
+        with pytest.raises(TypeError):
+            hash(public)
+    assert repr(built) == repr(public)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.member_id = "x"
+    name = next(f.name for f in attrs.fields(cls) if f.name not in ("id", "member_id"))
+    other = values[name] if name in values else getattr(public, name)
+    assert replacer(cls)(public, **{name: other}) == attrs.evolve(public, **{name: other})
+    assert replacer(cls)(public) == public
+
+
+def test_builder_refuses_classes_it_cannot_build() -> None:
+    class Plain:
+        pass
+
+    with pytest.raises(TypeError, match="not a slotted attrs class"):
+        builder(Plain)
+
+    @attrs.frozen
+    class Post:
+        x: int
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="__attrs_post_init__"):
+        replacer(Post)
+
+
+class _Odd:
+    """An earning rule (as a plugin could write one) returning whatever it was given."""
+
+    def __init__(self, value: Any, scope: str) -> None:
+        self.name = "odd"
+        self.scope = scope
+        self.triggers = frozenset({"purchase"})
+        self.depends_on = ()
+        self.budget = None
+        self.value = value
+
+    def points(self, ctx: object) -> Any:
+        return self.value
+
+    def referrer_points(self, ctx: object) -> int:
+        return 0
+
+    def points_expr(self) -> Any:  # pragma: no cover - bulk side not used here
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize(
+    ("value", "scope", "owner"),
+    [
+        (2.5, "transaction", "Batch"),
+        (True, "bonus", "Batch"),
+        (-3, "transaction", "PurchaseRecord"),
+        (0.0, "transaction", "PurchaseRecord"),
+        (2.5, "bonus", "Batch"),
+    ],
+)
+def test_bad_points_of_a_rule_are_refused_and_nothing_is_written(
+    value: Any, scope: str, owner: str
+) -> None:
+    store = MemoryStore()
+    engine = Engine(Program(name="p", earning=[_Odd(value, scope)]), store)
+    engine.enroll("ann", at=T, event_id="e1")
+    with pytest.raises(InvalidValueError) as info:
+        engine.purchase("ann", "10", at=T, event_id="e2", transaction_id="t")
+    assert info.value.owner == owner
+    assert store.get_event("e2") is None
+    assert store.entries("ann") == []
+
+
+def test_a_naive_clock_is_refused_and_nothing_is_written() -> None:
+    store = MemoryStore()
+    engine = Engine(
+        Program(name="p", earning=[PerUnit(name="base", points_per_unit=1)]),
+        store,
+        clock=lambda: dt.datetime(2025, 1, 1),
+    )
+    with pytest.raises(InvalidValueError) as info:
+        engine.enroll("ann", at=T, event_id="e1")
+    assert (info.value.owner, info.value.field) == ("EventRecord", "recorded_at")
+    assert store.get_member("ann") is None
+    assert store.get_event("e1") is None
