@@ -78,6 +78,51 @@ def like(template: FrameT, result: pl.LazyFrame) -> FrameT:
     return result.collect()
 
 
+_PACKED_SORT_MIN_ROWS: Final = 50_000
+
+
+def sort_frame(frame: pl.DataFrame, by: str) -> pl.DataFrame:
+    """``frame`` sorted by the column ``by``, as ``frame.sort(by)`` orders it.
+
+    Large frames keyed by short strings (at most 16 bytes, no NUL byte: customer ids such as
+    ``"C000123"`` or ``"4711-0815"``) are sorted by a fixed-width integer image of the key
+    instead: its UTF-8 bytes, padded with zero bytes and read big-endian as ``UInt64`` or
+    ``UInt128``. Integers compare like the byte strings (and polars orders strings by their
+    bytes), so the order is the same; sorting integers saves about half of a string sort.
+    Other frames use the string sort.
+    """
+    column = frame.get_column(by)
+    if column.dtype != pl.String or frame.height < _PACKED_SORT_MIN_ROWS:
+        return frame.sort(by)
+    stats = frame.select(
+        pl.col(by).str.len_bytes().max().alias("width"),
+        pl.col(by).str.contains("\x00", literal=True).any().alias("nul"),
+    ).row(0)
+    width, nul = stats
+    wide: type[pl.DataType] | None = getattr(pl, "UInt128", None)  # not in older polars
+    if width is None or width > (16 if wide is not None else 8) or nul:
+        return frame.sort(by)
+    size: int = 8
+    dtype: pl.DataType | type[pl.DataType] = pl.UInt64
+    if width > 8 and wide is not None:
+        size, dtype = 16, wide
+    image = (
+        pl.col(by)
+        .str.pad_end(size, "\x00")
+        .cast(pl.Binary)
+        .bin.head(size)
+        .bin.reinterpret(dtype=dtype, endianness="big")
+    )
+    return frame.sort(image)
+
+
+def like_sorted(template: FrameT, result: pl.LazyFrame, by: str) -> FrameT:
+    """:func:`like`, sorted by the column ``by`` (with :func:`sort_frame` when eager)."""
+    if isinstance(template, pl.LazyFrame):
+        return result.sort(by)
+    return sort_frame(result.collect(), by)
+
+
 def check_columns(schema: pl.Schema, needed: dict[str, str], owner: str) -> None:
     """Raise :class:`ModelInputError` when a needed column is missing.
 

@@ -29,6 +29,7 @@ from loyaltykit.analytics._frames import (
     as_lazy,
     check_columns,
     like,
+    like_sorted,
     local_naive,
     period_number,
     period_start_of,
@@ -266,10 +267,10 @@ def summary(
         cutoff_name="observation_end",
     )
     out = _aggregate(rows, customer_id, end_key, scale, unit)
-    if sort:
-        out = out.sort(customer_id)
     if amount is None:
         out = out.drop("monetary_value")
+    if sort:
+        return like_sorted(transactions, out, customer_id)
     return like(transactions, out)
 
 
@@ -352,15 +353,11 @@ def calibration_and_holdout(
         pl.len().cast(pl.Int64).alias("frequency_holdout"),
         pl.col(_VALUE).mean().alias("monetary_value_holdout"),
     )
-    out = (
-        cal.join(holdout, on=customer_id, how="left", coalesce=True)
-        .with_columns(
-            pl.col("frequency_holdout").fill_null(0),
-            pl.col("monetary_value_holdout").fill_null(0.0),
-            pl.lit((end_key - cal_key) * scale / unit, pl.Float64).alias("duration_holdout"),
-        )
-        .sort(customer_id)
+    out = cal.join(holdout, on=customer_id, how="left", coalesce=True).with_columns(
+        pl.col("frequency_holdout").fill_null(0),
+        pl.col("monetary_value_holdout").fill_null(0.0),
+        pl.lit((end_key - cal_key) * scale / unit, pl.Float64).alias("duration_holdout"),
     )
     if amount is None:
         out = out.drop("monetary_value_cal", "monetary_value_holdout")
-    return like(transactions, out)
+    return like_sorted(transactions, out, customer_id)
