@@ -4,6 +4,7 @@ come from outside the engine (a rule's points, the clock) are still refused as b
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -15,7 +16,7 @@ from loyaltykit.core.ledger import EntryKind, LedgerEntry
 from loyaltykit.core.program import Program
 from loyaltykit.engine import Engine, MemoryStore, PerUnit
 from loyaltykit.engine._trusted import builder, replacer
-from loyaltykit.engine.store import Activity, Batch, MemberState, PurchaseRecord
+from loyaltykit.engine.store import Activity, Batch, MemberState, PurchaseRecord, _stored_state
 from loyaltykit.errors import InvalidValueError
 
 T = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -169,3 +170,35 @@ def test_a_naive_clock_is_refused_and_nothing_is_written() -> None:
     assert (info.value.owner, info.value.field) == ("EventRecord", "recorded_at")
     assert store.get_member("ann") is None
     assert store.get_event("e1") is None
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        MemberState(member_id="m", enrolled_at=T),
+        MemberState(
+            member_id="m",
+            enrolled_at=T,
+            birthday=dt.date(1990, 5, 17),
+            referred_by="r",
+            tier="gold",
+            tier_since=T,
+            tier_review_at=T + dt.timedelta(days=365),
+            manual_tier="silver",
+            debt=4,
+            first_purchase_at=T,
+            last_activity_at=T + dt.timedelta(days=3),
+            birthday_bonus_years=(2024, 2025),
+            cap_day=dt.date(2025, 1, 4),
+            cap_day_points=12,
+            attributes={"city": "Lyon", "tags": ["a"]},
+        ),
+    ],
+)
+def test_stored_states_read_back_like_from_dict(state: MemberState) -> None:
+    data = json.loads(json.dumps(state.to_dict()))
+    assert _stored_state(data) == MemberState.from_dict(data) == state
+    assert repr(_stored_state(data)) == repr(state)
+    # dicts of older versions lack the newer keys: defaults, as from_dict gives them
+    old = {"member_id": "m", "enrolled_at": T.isoformat()}
+    assert _stored_state(old) == MemberState.from_dict(old)

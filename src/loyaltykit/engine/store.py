@@ -30,12 +30,14 @@ import json
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from loyaltykit.core import _checks as c
 from loyaltykit.core.ledger import LedgerEntry, TierChange
+from loyaltykit.engine._trusted import builder
 from loyaltykit.errors import StoreError
 
 __all__ = [
@@ -206,6 +208,43 @@ class MemberState:
             cap_day_points=int(data.get("cap_day_points", 0)),
             attributes=data.get("attributes") or {},
         )
+
+
+_new_state = builder(MemberState)
+_fromiso = dt.datetime.fromisoformat
+_date = dt.date.fromisoformat
+_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+
+
+def _stored_state(data: Mapping[str, Any]) -> MemberState:
+    """:meth:`MemberState.from_dict` of a dict that a store wrote from :meth:`MemberState.to_dict`
+    of a valid state, without running the validators again (stores read a member's state for
+    every event)."""
+    birthday = data.get("birthday")
+    cap_day = data.get("cap_day")
+    attributes = data.get("attributes")
+    fpa = data.get("first_purchase_at")
+    last = data.get("last_activity_at")
+    since = data.get("tier_since")
+    review = data.get("tier_review_at")
+    years = data.get("birthday_bonus_years")
+    return _new_state(
+        member_id=data["member_id"],
+        enrolled_at=_fromiso(data["enrolled_at"]),
+        birthday=None if birthday is None else _date(birthday),
+        referred_by=data.get("referred_by"),
+        tier=data.get("tier"),
+        tier_since=None if since is None else _fromiso(since),
+        tier_review_at=None if review is None else _fromiso(review),
+        manual_tier=data.get("manual_tier"),
+        debt=int(data.get("debt", 0)),
+        first_purchase_at=None if fpa is None else _fromiso(fpa),
+        last_activity_at=None if last is None else _fromiso(last),
+        birthday_bonus_years=tuple(years) if years else (),
+        cap_day=None if cap_day is None else _date(cap_day),
+        cap_day_points=int(data.get("cap_day_points", 0)),
+        attributes=MappingProxyType(dict(attributes)) if attributes else _NO_ATTRIBUTES,
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Literal
 
 import attrs
@@ -181,6 +182,15 @@ def dumps(value: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
+    # the types the stores hand over most often first, by exact type (an ABC check such as
+    # isinstance(value, Mapping) costs more than the encoding of the value)
+    kind = type(value)
+    if kind is dt.datetime:
+        return value.isoformat()
+    if kind is MappingProxyType:
+        return dict(value)
+    if kind is Decimal:
+        return str(value)
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, tuple | set | frozenset):
@@ -219,7 +229,9 @@ def utc_text(value: dt.datetime) -> str:
         return found
     if value.tzinfo is None or value.utcoffset() is None:
         raise StoreError(f"datetime {value!r} is naive; ledger times must be timezone-aware")
-    text = value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    text = value.isoformat(timespec="microseconds")
     if len(_UTC_TEXT) >= _UTC_TEXT_MAX:
         _UTC_TEXT.clear()
     _UTC_TEXT[value] = text

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from loyaltykit.core.ledger import EntryKind, LedgerEntry, TierChange
+from loyaltykit.engine._trusted import builder
 from loyaltykit.engine.store import (
     Activity,
     ActivityTotals,
@@ -44,6 +45,7 @@ from loyaltykit.engine.store import (
     MemberState,
     PurchaseRecord,
     StoreUnit,
+    _stored_state,
     batch_order_key,
 )
 from loyaltykit.engine.stores import _sql
@@ -268,8 +270,14 @@ def _json_batch_row(values: Sequence[Any]) -> tuple[Any, ...]:
     )
 
 
+_new_batch = builder(Batch)
+
+
 def _batch(row: Sequence[Any]) -> Batch:
-    return Batch(
+    # Rows come from the table this store wrote after validating each Batch (and its CHECK
+    # constraint): rebuild them without running the validators again (every unit reads the
+    # member's open batches).
+    return _new_batch(
         id=row[0],
         member_id=row[1],
         event_id=row[2],
@@ -470,7 +478,7 @@ class PostgresUnit:
         (answered from the row read when the lock was taken)."""
         self._check(member_id)
         text = self._states.get(member_id)
-        return None if text is None else MemberState.from_dict(_sql.loads(text))
+        return None if text is None else _stored_state(_sql.loads(text))
 
     def save_member(self, state: MemberState) -> None:
         """See :meth:`StoreUnit.save_member <loyaltykit.engine.store.StoreUnit.save_member>`."""

@@ -37,9 +37,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import attrs
-
 from loyaltykit.core.ledger import EntryKind, LedgerEntry, TierChange
+from loyaltykit.engine._trusted import builder
 from loyaltykit.engine.store import (
     Activity,
     ActivityTotals,
@@ -49,6 +48,7 @@ from loyaltykit.engine.store import (
     MemberState,
     PurchaseRecord,
     StoreUnit,
+    _stored_state,
     batch_order_key,
 )
 from loyaltykit.engine.stores import _sql
@@ -259,31 +259,25 @@ def _opt_dt(value: str | None) -> dt.datetime | None:
 # --------------------------------------------------------------------------------------------
 
 
-_BATCH_FIELDS = tuple(a.name for a in attrs.fields(Batch))
-_new = object.__new__
-_set = object.__setattr__
+_new_batch = builder(Batch)
 
 
 def _batch(row: tuple[Any, ...]) -> Batch:
     # Rows come from the table this store wrote after validating each Batch (and its CHECK
     # constraint): rebuild them without running the validators again (the hot path reads every
     # open batch of the member for each event).
-    values = (
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        _dt(row[7]),
-        _opt_dt(row[8]),
-        _opt_dt(row[9]),
+    return _new_batch(
+        id=row[0],
+        member_id=row[1],
+        event_id=row[2],
+        transaction_id=row[3],
+        source=row[4],
+        points=row[5],
+        remaining=row[6],
+        earned_at=_dt(row[7]),
+        pending_until=_opt_dt(row[8]),
+        expires_at=_opt_dt(row[9]),
     )
-    batch: Batch = _new(Batch)
-    for name, value in zip(_BATCH_FIELDS, values, strict=True):
-        _set(batch, name, value)
-    return batch
 
 
 def _entry(row: tuple[Any, ...]) -> LedgerEntry:
@@ -469,7 +463,7 @@ class SQLiteUnit:
             found = cached[member_id]
         else:
             row = self._conn.execute(_Q["load_member"], (member_id,)).fetchone()
-            found = None if row is None else MemberState.from_dict(_sql.loads(row[0]))
+            found = None if row is None else _stored_state(_sql.loads(row[0]))
         state[member_id] = found
         return found
 
