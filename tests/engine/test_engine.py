@@ -539,6 +539,31 @@ def test_hooks_fire_after_commit_and_not_for_failed_events(
     assert len(recorder.calls) == calls
 
 
+def test_a_plugin_implementing_some_hooks_gets_exactly_their_calls() -> None:
+    calls: list[tuple[str, Any]] = []
+
+    class Redeemed:
+        @hookimpl
+        def loyaltykit_points_redeemed(self, member_id: str, entries: Any) -> None:
+            calls.append(("redeemed", [e.points for e in entries]))
+
+        @hookimpl
+        def loyaltykit_reward_issued(self, issue: Any) -> None:
+            calls.append(("issued", issue.reward_id))
+
+    host = PluginHost(load_entrypoints=False, blocked=frozenset())
+    host.register(Redeemed(), name="redeemed")
+    engine = Engine(
+        program(rewards=[Reward(id="mug", name="Mug", cost=5)]), MemoryStore(), host=host
+    )
+    enrol(engine, "ann")
+    buy(engine, "ann", "20", at(0), "1")
+    assert calls == []
+    engine.redeem("ann", points=3, at=at(1), event_id="r1")
+    engine.redeem("ann", reward_id="mug", at=at(2), event_id="r2")
+    assert calls == [("redeemed", [-3]), ("redeemed", [-5]), ("issued", "mug")]
+
+
 def test_failing_hook_does_not_undo_the_write(make: Callable[..., Engine], caplog: Any) -> None:
     engine = make()
 

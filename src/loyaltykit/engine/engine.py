@@ -20,6 +20,7 @@ Guarantees (see the explanation page "The ledger's guarantees"):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -424,24 +425,34 @@ class _Work:
         """The member's open batches in draw order, read from the unit once per unit."""
         cached = self._open.get(member_id)
         if cached is None:
-            cached = self.unit.open_batches(member_id)
+            cached = list(self.unit.open_batches(member_id))  # ours to update in place
             self._open[member_id] = cached
         return list(cached)
 
     def put_batches(self, batches: Sequence[Batch]) -> None:
-        """Write batches to the unit and keep the open-batch cache in step."""
+        """Write batches to the unit and keep the open-batch cache in step (in draw order:
+        sort keys end with the batch id, so there are no ties)."""
         self.unit.put_batches(batches)
-        for member_id in {b.member_id for b in batches}:
-            cached = self._open.get(member_id)
+        for b in batches:
+            cached = self._open.get(b.member_id)
             if cached is None:
                 continue
-            by_id = {b.id: b for b in cached}
-            for b in batches:
-                if b.member_id == member_id:
-                    by_id[b.id] = b
-            self._open[member_id] = sorted(
-                (b for b in by_id.values() if b.remaining > 0), key=batch_order_key
-            )
+            for i, old in enumerate(cached):
+                if old.id == b.id:
+                    if (
+                        b.remaining > 0
+                        and old.expires_at == b.expires_at
+                        and old.earned_at == b.earned_at
+                    ):
+                        cached[i] = b  # same place in the order
+                        break
+                    del cached[i]
+                    if b.remaining > 0:
+                        bisect.insort_right(cached, b, key=batch_order_key)
+                    break
+            else:
+                if b.remaining > 0:
+                    bisect.insort_right(cached, b, key=batch_order_key)
 
     def expire_due(self, member_id: str, as_of: dt.datetime) -> None:
         expired: list[LedgerEntry] = []
@@ -654,7 +665,6 @@ _HOOK_ORDER = (
     "loyaltykit_points_redeemed",
     "loyaltykit_points_adjusted",
 )
-_EVENT_HOOKS = (*_HOOK_ORDER, "loyaltykit_tier_changed", "loyaltykit_reward_issued")
 
 
 def _utcnow() -> dt.datetime:
@@ -1059,15 +1069,26 @@ class Engine:
         except Exception:  # pragma: no cover - a broken host must not undo a commit
             log.exception("loyaltykit: cannot load the plugin host; event hooks skipped")
             return
-        # only hooks somebody implements: most programs run with few or none
-        live = {name for name in _EVENT_HOOKS if getattr(hook, name).get_hookimpls()}
-        if not live:
-            return
-        grouped: dict[tuple[str, str], list[LedgerEntry]] = {}
+        # only hooks somebody implements (most programs run with few or none), asked only of
+        # the hooks this write would call
+        wanted: set[str] = set()
+        names: list[str | None] = []
         for e in entries:
             name = _ENTRY_HOOKS.get(e.kind)
             if e.kind is EntryKind.DEBT:
                 name = "loyaltykit_points_earned" if e.points > 0 else "loyaltykit_points_reversed"
+            names.append(name)
+            if name is not None:
+                wanted.add(name)
+        if changes:
+            wanted.add("loyaltykit_tier_changed")
+        if reward is not None:
+            wanted.add("loyaltykit_reward_issued")
+        live = {name for name in wanted if getattr(hook, name).get_hookimpls()}
+        if not live:
+            return
+        grouped: dict[tuple[str, str], list[LedgerEntry]] = {}
+        for e, name in zip(entries, names, strict=True):
             if name in live:
                 grouped.setdefault((name, e.member_id), []).append(e)
         calls: list[tuple[str, dict[str, Any]]] = []

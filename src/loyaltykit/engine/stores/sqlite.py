@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 import os
 import sqlite3
 import threading
@@ -177,6 +178,9 @@ _Q = {
         f"INSERT INTO {{batches}} ({_BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (member_id, id) DO UPDATE SET remaining = excluded.remaining,"
         " expires_at = excluded.expires_at"
+    ),
+    "update_batch": _sql_text(
+        "UPDATE {batches} SET remaining = ?, expires_at = ? WHERE member_id = ? AND id = ?"
     ),
     "get_purchase": _sql_text(
         f"SELECT {_PURCHASE_COLUMNS} FROM {{purchases}} WHERE transaction_id = ?"
@@ -344,8 +348,10 @@ _CACHE_ROWS = 1_000_000
 """Batches and activity rows a connection's read cache holds at most (counted as they are
 added); past that it starts over (empty). Bounds its memory whatever the members' histories."""
 
-_ActivityRow = tuple[str, Decimal, int, int]
-"""An activity row as cached: (UTC text of occurred_at, spend, points, visits)."""
+_ActivityRow = tuple[dt.datetime, Decimal, int, int]
+"""An activity row as cached: (occurred_at, spend, points, visits)."""
+
+_first = operator.itemgetter(0)
 
 
 class _Cache:
@@ -501,43 +507,74 @@ class SQLiteUnit:
 
     def put_batches(self, batches: Sequence[Batch]) -> None:
         """See :meth:`StoreUnit.put_batches <loyaltykit.engine.store.StoreUnit.put_batches>`
-        (all rows in one ``executemany``).
+        (new rows in one ``executemany``, updates of batches this unit knows to be stored in
+        another).
 
         Batch ids are unique per member here (the engine's are unique store-wide: they start
         with the event id)."""
         check = self._check
-        rows = []
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        # the open batches of each member as this unit sees them, kept in draw order (sort keys
+        # end with the id: no ties); None when not known
+        views: dict[str, list[Batch] | None] = {}
         for b in batches:
-            check(b.member_id)
-            rows.append(
-                (
-                    b.id,
-                    b.member_id,
-                    b.event_id,
-                    b.transaction_id,
-                    b.source,
-                    b.points,
-                    b.remaining,
-                    _ts(b.earned_at),
-                    _opt_ts(b.pending_until),
-                    _opt_ts(b.expires_at),
+            member_id = b.member_id
+            if member_id in views:
+                view = views[member_id]
+            else:
+                check(member_id)
+                known = self._known_open(member_id)
+                view = views[member_id] = None if known is None else list(known)
+            pos = -1
+            if view is not None:
+                bid = b.id
+                for i, old in enumerate(view):
+                    if old.id == bid:
+                        pos = i
+                        break
+            if pos >= 0:
+                # an open batch is stored: only remaining and expires_at may change
+                updates.append((b.remaining, _opt_ts(b.expires_at), member_id, b.id))
+            else:
+                inserts.append(
+                    (
+                        b.id,
+                        member_id,
+                        b.event_id,
+                        b.transaction_id,
+                        b.source,
+                        b.points,
+                        b.remaining,
+                        _ts(b.earned_at),
+                        _opt_ts(b.pending_until),
+                        _opt_ts(b.expires_at),
+                    )
                 )
-            )
-        if not rows:
-            return
-        self._conn.executemany(_Q["put_batch"], rows)
-        for member_id in {b.member_id for b in batches}:
-            known = self._known_open(member_id)
-            if known is None:
-                self._stale.add(member_id)
+            if view is None:
                 continue
-            by_id = {b.id: b for b in known}
-            for b in batches:
-                if b.member_id == member_id:
-                    by_id[b.id] = b
-            self._open[member_id] = tuple(
-                sorted((b for b in by_id.values() if b.remaining > 0), key=batch_order_key)
-            )
+            if pos >= 0:
+                old = view[pos]
+                if (
+                    b.remaining > 0
+                    and old.expires_at == b.expires_at
+                    and old.earned_at == b.earned_at
+                ):
+                    view[pos] = b  # same place in the order
+                    continue
+                del view[pos]
+            if b.remaining > 0:
+                bisect.insort_right(view, b, key=batch_order_key)
+        # inserts first: a batch given twice is inserted, then updated
+        if inserts:
+            self._conn.executemany(_Q["put_batch"], inserts)
+        if updates:
+            self._conn.executemany(_Q["update_batch"], updates)
+        for member_id, view in views.items():
+            if view is None:
+                self._stale.add(member_id)
+            else:
+                self._open[member_id] = tuple(view)
 
     # -- purchases --
     def get_purchase(self, transaction_id: str) -> PurchaseRecord | None:
@@ -634,10 +671,9 @@ class SQLiteUnit:
         <loyaltykit.engine.store.StoreUnit.append_activity>`."""
         member_id = activity.member_id
         self._check(member_id)
-        at = _ts(activity.occurred_at)
         params = (
             member_id,
-            at,
+            _ts(activity.occurred_at),
             activity.event_id,
             str(activity.spend),
             activity.points,
@@ -652,7 +688,9 @@ class SQLiteUnit:
             return
         rows = list(known)
         bisect.insort_right(
-            rows, (at, activity.spend, activity.points, activity.visits), key=lambda r: r[0]
+            rows,
+            (activity.occurred_at, activity.spend, activity.points, activity.visits),
+            key=_first,
         )
         self._activity[member_id] = tuple(rows)
 
@@ -666,13 +704,14 @@ class SQLiteUnit:
         rows = self._known_activity(member_id)
         if rows is None:
             rows = tuple(
-                (r[0], Decimal(r[1]), r[2], r[3])
+                (_dt(r[0]), Decimal(r[1]), r[2], r[3])
                 for r in self._conn.execute(_Q["activity"], (member_id,))
             )
             self._activity[member_id] = rows
             self._stale.discard(member_id)
-        lo = bisect.bisect_left(rows, _ts(start), key=lambda r: r[0])
-        hi = bisect.bisect_right(rows, _ts(end), key=lambda r: r[0])
+        # times compare as instants, like the fixed-width UTC text they are stored as
+        lo = bisect.bisect_left(rows, start, key=_first)
+        hi = bisect.bisect_right(rows, end, key=_first)
         spend, points, visits = Decimal(0), 0, 0
         for _, s, p, v in rows[lo:hi]:
             spend += s
