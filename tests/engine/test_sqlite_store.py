@@ -495,3 +495,17 @@ def test_cache_starts_over_past_its_row_budget(
             assert u.activity_totals(mid, day(0), day(99)).visits == i // 3 + 1
         assert store._local.cache.rows <= 5
     store.close()
+
+
+def test_utc_text_of_the_two_instants_of_a_repeated_local_hour() -> None:
+    # 01:30 happens twice in New York on 2 November 2025 (fold 0: EDT, fold 1: EST); the two
+    # datetimes compare equal and hash alike, but are different instants
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    first = dt.datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    second = first.replace(fold=1)
+    assert _sql.utc_text(first) == "2025-11-02T05:30:00.000000+00:00"
+    assert _sql.utc_text(second) == "2025-11-02T06:30:00.000000+00:00"
+    assert _sql.utc_text(first) == "2025-11-02T05:30:00.000000+00:00"
+    assert _sql.utc_text(first.astimezone(dt.UTC)) == "2025-11-02T05:30:00.000000+00:00"

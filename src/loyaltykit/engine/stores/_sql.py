@@ -221,8 +221,10 @@ _UTC_TEXT_MAX = 4096
 def utc_text(value: dt.datetime) -> str:
     """An aware datetime as fixed-width ISO text in UTC: sorts like the instants it names.
 
-    Memoised (one event writes its time into several rows): aware datetimes hash and compare by
-    instant, and equal instants have the same UTC text.
+    Memoised (one event writes its time into several rows) under the UTC datetime: aware
+    datetimes hash and compare by instant, and equal instants have the same UTC text. (Not under
+    the datetime as given: the two instants of a repeated local hour, ``fold=0`` and ``fold=1``
+    in one zone, compare equal to each other, but not to a UTC time.)
     """
     found = _UTC_TEXT.get(value) if value.tzinfo is not None else None
     if found is not None:
