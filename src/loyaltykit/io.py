@@ -35,7 +35,7 @@ from typing import Any, Final, Literal, NamedTuple, TypeAlias, overload
 
 import polars as pl
 
-from loyaltykit.errors import DataValidationError, InvalidValueError, LoyaltyKitError, RowProblem
+from loyaltykit.errors import DataValidationError, InvalidValueError, RowProblem
 from loyaltykit.schema import (
     AMOUNT_DTYPE,
     FEEDBACK_SCHEMA,
@@ -796,11 +796,6 @@ def _scan_read(
     strict: bool,
 ) -> pl.LazyFrame | LazyReadResult:
     """The ``scan_*`` functions: streaming queries for the problems, the rest stays lazy."""
-    if not hasattr(pl, "QueryOptFlags"):  # pragma: no cover - depends on the installed polars
-        raise LoyaltyKitError(
-            f"{owner} needs polars >= 1.30 (its streaming engine and QueryOptFlags); this is "
-            f"polars {pl.__version__}: pip install -U 'polars>=1.30'"
-        )
     _check_timezone(timezone, owner)
     path = Path(source) if isinstance(source, str | Path) else None
     plan = _plan(kind, owner, _scan(source, owner), columns, timezone, materialise=False)

@@ -99,13 +99,9 @@ def sort_frame(frame: pl.DataFrame, by: str) -> pl.DataFrame:
         pl.col(by).str.contains("\x00", literal=True).any().alias("nul"),
     ).row(0)
     width, nul = stats
-    wide: type[pl.DataType] | None = getattr(pl, "UInt128", None)  # not in older polars
-    if width is None or width > (16 if wide is not None else 8) or nul:
+    if width is None or width > 16 or nul:
         return frame.sort(by)
-    size: int = 8
-    dtype: pl.DataType | type[pl.DataType] = pl.UInt64
-    if width > 8 and wide is not None:
-        size, dtype = 16, wide
+    size, dtype = (8, pl.UInt64) if width <= 8 else (16, pl.UInt128)
     image = (
         pl.col(by)
         .str.pad_end(size, "\x00")
