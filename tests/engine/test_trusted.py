@@ -202,3 +202,22 @@ def test_stored_states_read_back_like_from_dict(state: MemberState) -> None:
     # dicts of older versions lack the newer keys: defaults, as from_dict gives them
     old = {"member_id": "m", "enrolled_at": T.isoformat()}
     assert _stored_state(old) == MemberState.from_dict(old)
+
+
+def test_iso_text_is_isoformat_for_any_zone_and_fold() -> None:
+    from zoneinfo import ZoneInfo
+
+    from loyaltykit.engine._iso import iso, opt_iso
+
+    new_york = ZoneInfo("America/New_York")
+    times = [
+        T,
+        T.replace(microsecond=5),
+        dt.datetime(2025, 11, 2, 1, 30, tzinfo=new_york),
+        dt.datetime(2025, 11, 2, 1, 30, fold=1, tzinfo=new_york),
+        dt.datetime(2025, 11, 2, 5, 30, tzinfo=dt.UTC),
+        dt.datetime(2025, 11, 2, 5, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+    ]
+    for _ in range(2):  # memoised the second time round
+        assert [iso(t) for t in times] == [t.isoformat() for t in times]
+    assert opt_iso(None) is None

@@ -40,6 +40,7 @@ from loyaltykit.core.program import (
     Rounding,
     round_ratio,
 )
+from loyaltykit.engine._iso import opt_iso
 from loyaltykit.engine._trusted import builder, replacer
 from loyaltykit.engine.events import (
     Adjust,
@@ -114,8 +115,7 @@ def _is_points(value: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+_iso = opt_iso
 
 
 def _dt(value: str | None) -> dt.datetime | None:

@@ -23,6 +23,7 @@ import attrs
 
 from loyaltykit.core import _checks as c
 from loyaltykit.core.records import LineItem
+from loyaltykit.engine._iso import iso
 from loyaltykit.errors import InvalidValueError, LedgerError
 
 __all__ = [
@@ -72,8 +73,7 @@ def _currency(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         )
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.isoformat()
+_iso = iso
 
 
 @attrs.frozen(kw_only=True)

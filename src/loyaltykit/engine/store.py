@@ -37,6 +37,7 @@ import attrs
 
 from loyaltykit.core import _checks as c
 from loyaltykit.core.ledger import LedgerEntry, TierChange
+from loyaltykit.engine._iso import opt_iso
 from loyaltykit.engine._trusted import builder
 from loyaltykit.errors import StoreError
 
@@ -84,8 +85,7 @@ def fingerprint(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+_iso = opt_iso
 
 
 def _from_iso(value: str | None) -> dt.datetime | None:
