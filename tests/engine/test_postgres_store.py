@@ -295,7 +295,195 @@ def test_activity_cache_starts_over_past_its_row_budget(
                     Activity(member_id=mid, event_id=f"e{i}", occurred_at=day(i), visits=1)
                 )
                 assert u.activity_totals(mid, day(0), day(99)).visits == i // 3 + 1
-            assert store._activity_cached_rows <= 4
-            assert sum(len(rows) for _, rows in store._activity_cache.values()) <= 4
+            cache = store._activity_cache
+            assert cache.rows == sum(len(rows) for _, rows in cache.values()) <= 4
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------------------------
+# the locking statement's reads, the open-batch cache and borrowed connections
+# --------------------------------------------------------------------------------------------
+
+
+def _wait_for_lock_waiter(engine: Any, timeout_seconds: float = 30.0) -> None:
+    """Return once some session of the test database waits for a row lock."""
+    import time
+
+    import sqlalchemy as sa
+
+    deadline = time.monotonic() + timeout_seconds
+    with engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no session ever waited for the lock")
+
+
+@pytest.mark.parametrize("other_store", [False, True])
+def test_unit_that_waited_for_the_lock_reads_what_the_holder_committed(
+    pg_schema: str, other_store: bool
+) -> None:
+    """The statement that locks the member reads the event and the open batches with its own
+    snapshot, taken before it waited: after the wait it must read them again (the holder's
+    commit moved the member row's version on)."""
+    import threading
+
+    from store_conformance import T0, batch, day, member
+
+    from loyaltykit.engine import EventRecord
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    second = PostgresStore(pg_url(), schema=pg_schema) if other_store else store
+    try:
+        store.migrate()
+        with store.unit("m1") as u:  # the member row exists, with a batch
+            u.save_member(member())
+            u.put_batches([batch("b0", earned_at=day(0))])
+        with second.unit("m1") as u:  # the waiting store has seen (cached) the member
+            assert [b.id for b in u.open_batches("m1")] == ["b0"]
+        seen: dict[str, Any] = {}
+        started = threading.Event()
+
+        def waiter() -> None:
+            started.set()
+            with second.unit("m1") as u:
+                seen["event"] = u.get_event("e-holder")
+                seen["batches"] = [b.id for b in u.open_batches("m1")]
+                state = u.load_member("m1")
+                seen["debt"] = None if state is None else state.debt
+
+        with store.unit("m1") as u:
+            assert u.load_member("m1") is not None  # holds the lock from here
+            thread = threading.Thread(target=waiter)
+            thread.start()
+            started.wait()
+            _wait_for_lock_waiter(store.engine)
+            u.save_member(member(debt=11))
+            u.put_batches([batch("b1", earned_at=day(1))])
+            u.put_event(
+                EventRecord(
+                    event_id="e-holder",
+                    member_id="m1",
+                    kind="k",
+                    fingerprint="f",
+                    outcome={},
+                    recorded_at=T0,
+                )
+            )
+        thread.join(timeout=60)
+        assert seen == {
+            "event": store.get_event("e-holder"),
+            "batches": ["b0", "b1"],
+            "debt": 11,
+        }
+    finally:
+        store.close()
+        if other_store:
+            second.close()
+
+
+def test_open_batch_cache_sees_other_stores_writes_and_forgets_rollbacks(pg_schema: str) -> None:
+    from store_conformance import ForcedRollbackError, batch, day
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    a = PostgresStore(pg_url(), schema=pg_schema)
+    b = PostgresStore(pg_url(), schema=pg_schema)
+
+    def open_ids(store: PostgresStore) -> list[str]:
+        with store.unit("m1") as u:
+            return [x.id for x in u.open_batches("m1")]
+
+    try:
+        a.migrate()
+        with a.unit("m1") as u:
+            u.put_batches([batch("b1", earned_at=day(1))])
+        assert open_ids(a) == ["b1"]
+        with a.unit("m1") as u:  # spends b1 without reading: the cache follows
+            u.put_batches([batch("b1", earned_at=day(1), remaining=0)])
+        assert open_ids(a) == []
+        with b.unit("m1") as u:
+            u.put_batches([batch("b2", earned_at=day(2))])
+        assert open_ids(a) == ["b2"]
+
+        def write_then_fail() -> None:
+            with a.unit("m1") as u:
+                u.put_batches([batch("b3", earned_at=day(3))])
+                assert [x.id for x in u.open_batches("m1")] == ["b2", "b3"]
+                raise ForcedRollbackError
+
+        with pytest.raises(ForcedRollbackError):
+            write_then_fail()
+        assert open_ids(a) == ["b2"]
+        assert open_ids(b) == ["b2"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_borrowed_connections_go_back_with_their_own_settings(pg_schema: str) -> None:
+    import psycopg
+    import sqlalchemy as sa
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    engine = sa.create_engine(
+        pg_url().replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+        pool_size=1,
+        max_overflow=0,
+    )
+    store = PostgresStore(engine, schema=pg_schema)
+    try:
+        store.migrate()
+        with store.unit("m1") as u:
+            assert u.counter_add("c", 1, None)
+        assert store.get_member("m1") is None
+        pooled = engine.raw_connection()
+        try:
+            raw = pooled.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            assert raw.autocommit is True
+            assert raw.isolation_level is None
+        finally:
+            pooled.close()
+    finally:
+        store.close()
+        engine.dispose()
+
+
+def test_unit_of_several_members_reads_event_and_batches_after_locking(pg_schema: str) -> None:
+    from store_conformance import batch, day
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        with store.unit("m1") as u:
+            u.put_batches([batch("a1", earned_at=day(1))])
+        with store.unit("m1") as u:  # m1's open batches are now cached, m2's are not
+            assert [b.id for b in u.open_batches("m1")] == ["a1"]
+        with store.unit("m2", "m1") as u:
+            assert u.get_event("e1") is None
+            assert [b.id for b in u.open_batches("m1")] == ["a1"]
+            assert u.open_batches("m2") == []
+            u.put_batches([batch("a2", "m2", earned_at=day(2)), batch("a3", earned_at=day(3))])
+        for mid, ids in (("m1", ["a1", "a3"]), ("m2", ["a2"])):
+            with store.unit(mid) as u:
+                assert [b.id for b in u.open_batches(mid)] == ids
+        with store.unit("m1", "m2") as u:
+            assert [b.id for b in u.open_batches("m2")] == ["a2"]
+            assert u.get_event("e1") is None
     finally:
         store.close()

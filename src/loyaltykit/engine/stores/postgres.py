@@ -29,10 +29,11 @@ import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from loyaltykit.core.ledger import EntryKind, LedgerEntry, TierChange
 from loyaltykit.engine._trusted import builder
@@ -110,17 +111,31 @@ _PURCHASE_COLUMNS = (
 
 # Templates; {members} etc. become (schema-qualified) table names.
 _TEMPLATES = {
-    # A single member is locked in one round trip: insert its row if missing and lock it if it
-    # exists. A row this statement inserts is ours and uncommitted, so it already blocks every
-    # other unit's insert of that member until we end. Neither inserted nor found means another
-    # unit inserted it and committed after this statement's snapshot: "relock_one" then locks it
-    # in a new statement.
-    "lock_one": "WITH ins AS (INSERT INTO {members} (member_id) VALUES (:member_id)"
+    # A single member is locked in one statement, which also answers the unit's first questions
+    # (the event record, the member's open batches): insert the member's row if missing and lock
+    # it if it exists. A row this statement inserts is ours and uncommitted, so it already blocks
+    # every other unit's insert of that member until we end. Neither inserted nor found means
+    # another unit inserted it and committed after this statement's snapshot: "relock_one" then
+    # locks it in a new statement.
+    # The reads share the statement's snapshot, taken before the lock was granted: they are
+    # current only if no unit wrote the member between the two, which "seen" (the version in the
+    # snapshot) equal to the locked row's version proves, since every writing unit moves the
+    # version on. Otherwise the unit asks again in new statements. The open batches are sent
+    # only when the store's cached ones are not of the locked version (:cached).
+    "lock_read_one": "WITH ins AS (INSERT INTO {members} (member_id) VALUES (:member_id)"
     " ON CONFLICT (member_id) DO NOTHING RETURNING member_id),"
-    " locked AS (SELECT member_id, state, version FROM {members} WHERE member_id = :member_id"
+    " locked AS (SELECT state, version FROM {members} WHERE member_id = :member_id"
     " FOR UPDATE)"
-    " SELECT member_id, state, version FROM locked"
-    " UNION ALL SELECT member_id, NULL, 0 FROM ins",
+    " SELECT l.state, l.version,"
+    " (SELECT version FROM {members} WHERE member_id = :member_id),"
+    " (SELECT count(*) FROM ins), "
+    + ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+    + ", CASE WHEN l.version = CAST(:cached AS bigint) THEN NULL ELSE"
+    " (SELECT COALESCE(json_agg(json_build_array("
+    + _BATCH_COLUMNS
+    + ")), '[]') FROM {batches} WHERE member_id = :member_id AND remaining > 0) END"
+    " FROM (SELECT 1) AS one LEFT JOIN locked AS l ON true"
+    " LEFT JOIN {events} AS e ON e.event_id = CAST(:event_id AS text)",
     "relock_one": "SELECT member_id, state, version FROM {members} WHERE member_id = :member_id"
     " FOR UPDATE",
     # Several members: insert the missing rows, then lock all rows in sorted order, in two
@@ -139,9 +154,10 @@ _TEMPLATES = {
     "activity_rows": "SELECT occurred_at, spend, points, visits FROM {activity}"
     " WHERE member_id = :member_id ORDER BY occurred_at",
     "counter_value": "SELECT value FROM {counters} WHERE name = :name",
-    # The engine's first questions in a unit, each pair in one statement (one row whatever is
-    # found): the event record with the open batches of the unit's members (as JSON), and a
-    # purchase with the counter that marks its transaction id as used by a refund.
+    # Questions the engine asks together, each pair in one statement (one row whatever is
+    # found): the event record with the open batches of the unit's members (as JSON; units of
+    # several members, after lock_many), and a purchase with the counter that marks its
+    # transaction id as used by a refund.
     "event_and_open_batches": "SELECT "
     + ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
     + ", (SELECT json_agg(json_build_array("
@@ -245,15 +261,21 @@ _WRITES: dict[str, str] = {
 }
 
 
+_Row = TypeVar("_Row")
+
 _ActivityRow = tuple[dt.datetime, Decimal, int, int]
 """A cached activity row: (occurred_at, spend, points, visits)."""
 
 _CACHE_MEMBERS = 50_000
-"""Members whose activity a store caches at most; past that it starts over (empty)."""
+"""Members whose activity (or open batches) a store caches at most; past that it starts over
+(empty)."""
 
 _CACHE_ROWS = 1_000_000
-"""Activity rows a store caches at most (counted as they are added); past that it starts over
-(empty). Bounds its memory whatever the members' histories."""
+"""Activity rows a store caches at most; past that it starts over (empty). Bounds its memory
+whatever the members' histories."""
+
+_BATCH_ROWS = 250_000
+"""Open batches a store caches at most; past that it starts over (empty)."""
 
 
 def _when(row: _ActivityRow) -> dt.datetime:
@@ -353,6 +375,64 @@ def _opt_aware(value: dt.datetime | None, what: str) -> dt.datetime | None:
     return None if value is None else _aware(value, what)
 
 
+class _MemberCache(Generic[_Row]):
+    """Rows the store keeps per member (its activity rows, its open batches) with the version
+    of the member row they belong to; bounded in members and in rows (past either bound it
+    starts over, empty). Shared by the threads using the store."""
+
+    __slots__ = ("_entries", "_lock", "_max_members", "_max_rows", "rows")
+
+    def __init__(self, max_members: int, max_rows: int) -> None:
+        self._entries: dict[str, tuple[int, tuple[_Row, ...]]] = {}
+        self._lock = threading.Lock()
+        self._max_members = max_members
+        self._max_rows = max_rows
+        self.rows = 0
+        """Rows held now."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def values(self) -> list[tuple[int, tuple[_Row, ...]]]:
+        """The (version, rows) entries."""
+        return list(self._entries.values())
+
+    def get(self, member_id: str, version: int) -> tuple[_Row, ...] | None:
+        """The member's rows if they were cached under ``version``."""
+        found = self._entries.get(member_id)
+        return found[1] if found is not None and found[0] == version else None
+
+    def version(self, member_id: str) -> int:
+        """The version the member's rows are cached under (-1: none)."""
+        found = self._entries.get(member_id)
+        return -1 if found is None else found[0]
+
+    def put(self, member_id: str, version: int, rows: tuple[_Row, ...]) -> None:
+        """Keep ``rows`` as the member's, under ``version``."""
+        with self._lock:
+            old = self._entries.pop(member_id, None)
+            if old is not None:
+                self.rows -= len(old[1])
+            if len(rows) > self._max_rows:
+                return
+            if len(self._entries) >= self._max_members or self.rows + len(rows) > self._max_rows:
+                self._entries.clear()
+                self.rows = 0
+            self._entries[member_id] = (version, rows)
+            self.rows += len(rows)
+
+    def drop(self, member_id: str) -> None:
+        """Forget the member's rows."""
+        with self._lock:
+            old = self._entries.pop(member_id, None)
+            if old is not None:
+                self.rows -= len(old[1])
+
+
+def _always(batch: Batch) -> bool:
+    return True
+
+
 # --------------------------------------------------------------------------------------------
 # the unit
 # --------------------------------------------------------------------------------------------
@@ -362,13 +442,16 @@ class PostgresUnit:
     """A unit of :class:`PostgresStore`: one transaction holding its members' row locks.
 
     Built by :meth:`PostgresStore.unit`; see :class:`~loyaltykit.engine.store.StoreUnit` for what
-    each method promises. Reads go to the database at once (and see the unit's own writes);
-    writes are kept in the unit and sent together with the ``COMMIT``, in one pipeline, so an
-    event costs a handful of round trips whatever it writes. Conflicts the database finds then
-    (an event id or ledger entry id already stored by another unit, a batch or purchase id of
-    another member) abort that pipeline, the commit included: they are raised at commit, after
-    which the unit is rolled back. The first event lookup also reads the open batches of the
-    unit's members, and a purchase lookup the transaction's refund counter, in one round trip.
+    each method promises. The locks are taken by the unit's first question to the database (or
+    at commit, if it asks none), in the statement that also answers it: the event lookup the
+    engine starts with reads the event record and the member's open batches in the statement
+    that locks the member, so every answer the unit gives comes from data read under its locks.
+    Reads go to the database at once (and see the unit's own writes); writes are kept in the
+    unit and sent together with the ``COMMIT``, so an event costs a handful of round trips
+    whatever it writes. Conflicts the database finds then (an event id or ledger entry id
+    already stored by another unit, a batch or purchase id of another member) abort the commit:
+    they are raised at commit, after which the unit is rolled back. A purchase lookup also reads
+    the transaction's refund counter, in the same statement.
     """
 
     __slots__ = (
@@ -380,8 +463,10 @@ class PostgresUnit:
         "_entries",
         "_entry_ids",
         "_events",
+        "_found",
+        "_locked",
         "_members",
-        "_prefetched",
+        "_open",
         "_purchases",
         "_q",
         "_saved",
@@ -393,23 +478,26 @@ class PostgresUnit:
     )
 
     def __init__(
-        self,
-        store: PostgresStore,
-        conn: sa.Connection,
-        member_ids: tuple[str, ...],
-        states: dict[str, str | None],
-        versions: dict[str, int],
+        self, store: PostgresStore, conn: psycopg.Connection[Any], member_ids: tuple[str, ...]
     ) -> None:
         self._store = store
-        # each member row's version when locked: it changes with every unit that writes the
-        # member, so it tells whether the store's cached activity rows are still the member's
-        self._versions = versions
-        self._activity_rows: dict[str, tuple[_ActivityRow, ...]] = {}
-        self._wrote = False
-        self._conn: psycopg.Connection[Any] = _driver(conn)
+        self._conn = conn
         self._q = store._sql
         self._members = member_ids
-        self._states = states
+        self._locked = False
+        # filled by _lock: each member's saved state (JSON text) and its row's version when
+        # locked; the version changes with every unit that writes the member, so it tells
+        # whether what the store cached about the member is still current
+        self._states: dict[str, str | None] = {}
+        self._versions: dict[str, int] = {}
+        self._activity_rows: dict[str, tuple[_ActivityRow, ...]] = {}
+        # the members' committed open batches, once known (read with the lock, from the store's
+        # cache or by open_batches): they stay current for the whole unit, as nobody else can
+        # write the member's batches while it is locked, and this unit's own writes wait here
+        self._open: dict[str, tuple[Batch, ...]] = {}
+        # event records the locking statement read (by id), so get_event needs no statement
+        self._found: dict[str, EventRecord | None] = {}
+        self._wrote = False
         self._events: dict[str, EventRecord] = {}
         self._saved: dict[str, str] = {}
         self._batches: dict[str, Batch] = {}
@@ -418,9 +506,6 @@ class PostgresUnit:
         self._entry_ids: set[str] = set()
         self._tiers: list[TierChange] = []
         self._activity: list[Activity] = []
-        # open-batch rows of the locked members, read together with the first get_event (one
-        # round trip for both); valid until the unit's own writes reach the database at commit
-        self._prefetched: dict[str, list[Any]] | None = None
         # counter values read together with a purchase record (see get_purchase)
         self._counters: dict[str, int] = {}
 
@@ -437,28 +522,90 @@ class PostgresUnit:
             )
 
     def _run(self, key: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
+        if not self._locked:
+            self._lock(None)
         return self._conn.execute(self._q[key], params)
+
+    # -- locking --
+    def _lock(self, event_id: str | None) -> None:
+        """Take the members' row locks (and read what comes with them); see _TEMPLATES."""
+        conn = self._conn
+        q = self._q
+        members = self._members
+        if len(members) > 1:
+            params: dict[str, Any] = {"member_ids": list(members)}
+            conn.execute(q["insert_many"], params)
+            rows = conn.execute(q["lock_many"], params).fetchall()
+            if len(rows) != len(members):  # pragma: no cover - would be a PostgreSQL bug
+                raise StoreError(f"{self._store._where()}: could not lock members {members}")
+            for row in rows:
+                self._states[row[0]] = row[1]
+                self._versions[row[0]] = int(row[2])
+            self._locked = True
+            self._use_cached_batches()
+            if event_id is not None:
+                # the event record and the open batches not cached, in one statement
+                missing = [m for m in members if m not in self._open]
+                found = conn.execute(
+                    q["event_and_open_batches"], {"event_id": event_id, "member_ids": missing}
+                ).fetchone()
+                assert found is not None  # the statement always returns one row
+                opened: dict[str, list[Batch]] = {m: [] for m in missing}
+                for b in found[-1] or ():
+                    opened[b[1]].append(_batch(_json_batch_row(b)))
+                for member_id, batches in opened.items():
+                    self._open[member_id] = tuple(batches)
+                self._found[event_id] = None if found[0] is None else _event(found[:-1])
+            return
+        (member_id,) = members
+        found = conn.execute(
+            q["lock_read_one"],
+            {
+                "member_id": member_id,
+                "event_id": event_id,
+                "cached": self._store._batch_cache.version(member_id),
+            },
+        ).fetchone()
+        assert found is not None  # the statement always returns one row
+        state, version, seen, inserted = found[0], found[1], found[2], found[3]
+        if version is not None:
+            fresh = version == seen
+        elif inserted:
+            version, fresh = 0, True  # a new row, ours: nobody wrote the member before
+        else:
+            row = conn.execute(q["relock_one"], {"member_id": member_id}).fetchone()
+            if row is None:  # pragma: no cover - would be a PostgreSQL bug
+                raise StoreError(f"{self._store._where()}: could not lock member {member_id!r}")
+            state, version, fresh = row[1], row[2], False
+        self._states[member_id] = state
+        self._versions[member_id] = version = int(version)
+        self._locked = True
+        if fresh:
+            if event_id is not None:
+                self._found[event_id] = None if found[4] is None else _event(found[4:10])
+            if found[10] is not None:
+                self._open[member_id] = tuple(_batch(_json_batch_row(b)) for b in found[10])
+        self._use_cached_batches()
+
+    def _use_cached_batches(self) -> None:
+        """Take the open batches of members whose cached ones are of the locked version."""
+        cache = self._store._batch_cache
+        for member_id, version in self._versions.items():
+            if member_id not in self._open:
+                cached = cache.get(member_id, version)
+                if cached is not None:
+                    self._open[member_id] = cached
 
     # -- idempotency --
     def get_event(self, event_id: str) -> EventRecord | None:
         """See :meth:`StoreUnit.get_event <loyaltykit.engine.store.StoreUnit.get_event>`."""
         if event_id in self._events:
             return self._events[event_id]
-        if self._prefetched is None:
-            # the engine's first question; its next is the member's open batches (expiry), so
-            # both go in one statement: one round trip instead of two
-            found = self._run(
-                "event_and_open_batches",
-                {"event_id": event_id, "member_ids": list(self._members)},
-            ).fetchone()
-            assert found is not None  # the statement always returns one row
-            prefetched: dict[str, list[Any]] = {m: [] for m in self._members}
-            for b in found[-1] or ():
-                prefetched[b[1]].append(_json_batch_row(b))
-            self._prefetched = prefetched
-            row = None if found[0] is None else found[:-1]
-        else:
-            row = self._run("get_event", {"event_id": event_id}).fetchone()
+        if not self._locked:
+            self._lock(event_id)
+        if event_id in self._found:
+            return self._found.pop(event_id)
+        row = self._run("get_event", {"event_id": event_id}).fetchone()
         return None if row is None else _event(row)
 
     def put_event(self, record: EventRecord) -> None:
@@ -477,6 +624,8 @@ class PostgresUnit:
         """See :meth:`StoreUnit.load_member <loyaltykit.engine.store.StoreUnit.load_member>`
         (answered from the row read when the lock was taken)."""
         self._check(member_id)
+        if not self._locked:
+            self._lock(None)
         text = self._states.get(member_id)
         return None if text is None else _stored_state(_sql.loads(text))
 
@@ -488,20 +637,30 @@ class PostgresUnit:
         self._states[state.member_id] = text
 
     # -- batches --
-    def _merge(self, member_id: str, rows: Any, keep: Any) -> list[Batch]:
-        found = {b.id: b for b in map(_batch, rows)}
+    def _merge(self, member_id: str, base: Iterable[Batch], keep: Any) -> list[Batch]:
+        found = {b.id: b for b in base}
         for b in self._batches.values():
             if b.member_id == member_id and keep(b):
                 found[b.id] = b
         return list(found.values())
 
+    def _committed_open(self, member_id: str) -> tuple[Batch, ...]:
+        """The member's committed open batches (read once per unit at most)."""
+        if not self._locked:
+            self._lock(None)
+        found = self._open.get(member_id)
+        if found is None:
+            rows = self._run("open_batches", {"member_id": member_id})
+            found = self._open[member_id] = tuple(map(_batch, rows))
+        return found
+
     def open_batches(self, member_id: str) -> list[Batch]:
         """See :meth:`StoreUnit.open_batches <loyaltykit.engine.store.StoreUnit.open_batches>`."""
         self._check(member_id)
-        rows = None if self._prefetched is None else self._prefetched.pop(member_id, None)
-        if rows is None:
-            rows = self._run("open_batches", {"member_id": member_id}).fetchall()
-        merged = self._merge(member_id, rows, lambda b: True)
+        base = self._committed_open(member_id)
+        if not self._batches:
+            return sorted(base, key=batch_order_key)
+        merged = self._merge(member_id, base, _always)
         return sorted((b for b in merged if b.remaining > 0), key=batch_order_key)
 
     def transaction_batches(self, member_id: str, transaction_id: str) -> list[Batch]:
@@ -511,7 +670,9 @@ class PostgresUnit:
         rows = self._run(
             "transaction_batches", {"member_id": member_id, "transaction_id": transaction_id}
         )
-        merged = self._merge(member_id, rows, lambda b: b.transaction_id == transaction_id)
+        merged = self._merge(
+            member_id, map(_batch, rows), lambda b: b.transaction_id == transaction_id
+        )
         return sorted(merged, key=lambda b: (b.earned_at, b.id))
 
     def put_batches(self, batches: Sequence[Batch]) -> None:
@@ -532,8 +693,8 @@ class PostgresUnit:
         if transaction_id in self._purchases:
             return self._purchases[transaction_id]
         # The engine follows the purchase lookup with one of the counter that marks the
-        # transaction id as used by a refund; both go in one pipeline (one round trip). The
-        # counter's value is then the one committed when the pipeline ran, as it would be a
+        # transaction id as used by a refund; both go in one statement (one round trip). The
+        # counter's value is then the one committed when the statement ran, as it would be a
         # moment later: a counter_add of the same name drops it.
         name = _TXN_COUNTER.format(transaction_id)
         found = self._run(
@@ -585,10 +746,10 @@ class PostgresUnit:
         version is the one cached with them, else read (once per unit)."""
         rows = self._activity_rows.get(member_id)
         if rows is None:
-            cached = self._store._activity_cache.get(member_id)
-            if cached is not None and cached[0] == self._versions[member_id]:
-                rows = cached[1]
-            else:
+            if not self._locked:
+                self._lock(None)
+            rows = self._store._activity_cache.get(member_id, self._versions[member_id])
+            if rows is None:
                 rows = tuple(
                     (r[0], Decimal(r[1]), int(r[2]), int(r[3]))
                     for r in self._run("activity_rows", {"member_id": member_id})
@@ -620,28 +781,39 @@ class PostgresUnit:
         return ActivityTotals(spend=spend, points=points, visits=visits)
 
     def _publish(self) -> None:
-        """After the commit: the activity rows this unit knows become the store's cache, under
-        the members' new versions."""
-        store = self._store
-        cache = store._activity_cache
-        added = sum(map(len, self._activity_rows.values())) + len(self._activity)
-        if len(cache) > _CACHE_MEMBERS or store._activity_cached_rows + added > _CACHE_ROWS:
-            cache.clear()
-            store._activity_cached_rows = 0
-        bump = 1 if self._wrote else 0
-        if added > _CACHE_ROWS:  # more than the whole budget: keep none of it
-            for member_id in self._activity_rows:
-                cache.pop(member_id, None)
+        """After the commit: what this unit knows of its members' activity rows and open
+        batches becomes the store's cache, under the members' new versions. What the cache held
+        for a member at the version this unit locked stays, with the unit's own writes, even if
+        the unit did not read it."""
+        if not self._locked:
             return
-        store._activity_cached_rows += added
-        for member_id, base in self._activity_rows.items():
-            mine = [
-                (a.occurred_at, a.spend, a.points, a.visits)
-                for a in self._activity
-                if a.member_id == member_id
-            ]
-            rows = tuple(sorted((*base, *mine), key=_when)) if mine else base
-            cache[member_id] = (self._versions[member_id] + bump, rows)
+        store = self._store
+        bump = 1 if self._wrote else 0
+        activity = store._activity_cache
+        batches = store._batch_cache
+        for member_id, version in self._versions.items():
+            rows = self._activity_rows.get(member_id)
+            if rows is None:
+                rows = activity.get(member_id, version)
+            if rows is not None:
+                mine = [
+                    (a.occurred_at, a.spend, a.points, a.visits)
+                    for a in self._activity
+                    if a.member_id == member_id
+                ]
+                if mine:
+                    rows = tuple(sorted((*rows, *mine), key=_when))
+                activity.put(member_id, version + bump, rows)
+            elif bump:
+                activity.drop(member_id)
+            base = self._open.get(member_id)
+            if base is not None and self._batches:
+                merged = self._merge(member_id, base, _always)
+                base = tuple(b for b in merged if b.remaining > 0)
+            if base is not None:
+                batches.put(member_id, version + bump, base)
+            elif bump:
+                batches.drop(member_id)
 
     # -- counters (written at once: their caps are checked by the database) --
     def counter_value(self, name: str) -> int:
@@ -664,6 +836,8 @@ class PostgresUnit:
     # -- commit --
     def _flush(self) -> None:
         """Send every buffered write as one statement, with the COMMIT, in one pipeline."""
+        if not self._locked:
+            self._lock(None)
         keys: list[str] = []
         params: list[str] = []
         encode = _sql.dumps
@@ -841,12 +1015,16 @@ class PostgresUnit:
 # --------------------------------------------------------------------------------------------
 
 
-def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
-    """The psycopg connection under a SQLAlchemy connection (statements of the hot path go
-    straight to it; SQLAlchemy keeps the pool and the transaction)."""
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    return raw
+_READ_COMMITTED = psycopg.IsolationLevel.READ_COMMITTED
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    """Roll back what the connection has begun (nothing if it is broken: the server did)."""
+    if not conn.closed and not conn.broken:
+        # the connection may break during the rollback: it is then invalidated on return
+        with suppress(psycopg.Error):
+            conn.rollback()
 
 
 def _engine_url(engine: sa.Engine) -> str:
@@ -925,9 +1103,10 @@ class PostgresStore:
         self._sql = {key: _pyformat(t.format(**self._names)) for key, t in _TEMPLATES.items()}
         self._writes = {key: t.format(**self._names) for key, t in _WRITES.items()}
         self._parts = {key: t.format(**self._names) for key, t in _PARTS.items()}
-        # activity rows per member, with the member row's version they belong to
-        self._activity_cache: dict[str, tuple[int, tuple[_ActivityRow, ...]]] = {}
-        self._activity_cached_rows = 0
+        # activity rows and open batches per member, with the member row's version they
+        # belong to
+        self._activity_cache: _MemberCache[_ActivityRow] = _MemberCache(_CACHE_MEMBERS, _CACHE_ROWS)
+        self._batch_cache: _MemberCache[Batch] = _MemberCache(_CACHE_MEMBERS, _BATCH_ROWS)
         self._write_statements: dict[tuple[str, ...], str] = {}
         self._pid = os.getpid()
         self._ready = False
@@ -966,13 +1145,7 @@ class PostgresStore:
 
     @contextmanager
     def _connect(self, *, autocommit: bool = False) -> Iterator[sa.Connection]:
-        if self._closed:
-            raise StoreError(f"{self._where()}: this store is closed; open a new one")
-        if os.getpid() != self._pid:
-            self._pid = os.getpid()
-            if self._owns_engine:
-                # connections inherited over fork belong to the parent; start a fresh pool
-                self._engine.dispose(close=False)
+        self._check_usable()
         try:
             conn = self._engine.connect()
             # Units run in READ COMMITTED whatever the engine's default (one handed over with
@@ -1071,61 +1244,88 @@ class PostgresStore:
 
     @contextmanager
     def _unit(self, members: tuple[str, ...]) -> Iterator[StoreUnit]:
-        with self._connect() as conn:
+        if not self._ready:
+            with self._connect() as conn:
+                try:
+                    self._require_ready(conn)
+                except sa_exc.DBAPIError as exc:
+                    raise StoreError(f"{self._where()}: {_first_line(exc)}") from exc
+        with self._raw(autocommit=False) as conn:
+            unit = PostgresUnit(self, conn, members)
             try:
-                self._require_ready(conn)
-                trans = conn.begin()
-            except sa_exc.DBAPIError as exc:
-                raise StoreError(f"{self._where()}: {_first_line(exc)}") from exc
-            try:
-                states, versions = self._lock(conn, members)
-                unit = PostgresUnit(self, conn, members, states, versions)
                 yield unit
                 unit._flush()
             except _DBErrors as exc:
-                trans.rollback()
+                _rollback(conn)
                 raise StoreError(
                     f"{self._where()}: {_first_line(exc)}; the unit was rolled back"
                 ) from exc
             except BaseException:
-                trans.rollback()
+                _rollback(conn)
                 raise
-            try:
-                trans.commit()
-            except _DBErrors as exc:
-                raise StoreError(
-                    f"{self._where()}: commit failed ({_first_line(exc)}); the unit was rolled back"
-                ) from exc
             unit._publish()
 
-    def _lock(
-        self, conn: sa.Connection, members: tuple[str, ...]
-    ) -> tuple[dict[str, str | None], dict[str, int]]:
-        raw = _driver(conn)
-        if len(members) == 1:
-            params: dict[str, Any] = {"member_id": members[0]}
-            # in a pipeline, the BEGIN psycopg sends first travels with the statement
-            with raw.pipeline():
-                cur = raw.execute(self._sql["lock_one"], params)
-            rows = cur.fetchall()
-            if not rows:
-                rows = raw.execute(self._sql["relock_one"], params).fetchall()
-        else:
-            params = {"member_ids": list(members)}
-            raw.execute(self._sql["insert_many"], params)
-            rows = raw.execute(self._sql["lock_many"], params).fetchall()
-        states: dict[str, str | None] = {row[0]: row[1] for row in rows}
-        if len(states) != len(members):  # pragma: no cover - would be a PostgreSQL bug
-            raise StoreError(f"{self._where()}: could not lock members {members}")
-        return states, {row[0]: int(row[2]) for row in rows}
+    @contextmanager
+    def _raw(self, *, autocommit: bool) -> Iterator[psycopg.Connection[Any]]:
+        """A psycopg connection from the engine's pool, in READ COMMITTED (units) or autocommit
+        (single-statement reads, which saves the BEGIN and ROLLBACK round trips), handed back
+        as it came.
+
+        The store drives it directly: no SQLAlchemy connection is built around it, which costs
+        more than the statements of a short unit. Whatever the engine's default (one handed
+        over with AUTOCOMMIT would otherwise make units non-atomic), the connection gets the
+        store's settings for the time it is borrowed, and its own back when returned.
+        """
+        self._check_usable()
+        try:
+            pooled = self._engine.raw_connection()
+        except sa_exc.DBAPIError as exc:
+            raise StoreError(
+                f"{self._where()}: cannot connect ({_first_line(exc)}); check the host, port, "
+                "user, password and database name, and that the server is running"
+            ) from exc
+        conn = pooled.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        was = (conn.autocommit, conn.isolation_level)
+        try:
+            if was[0] is not autocommit:
+                conn.autocommit = autocommit
+            if was[1] is not _READ_COMMITTED:
+                conn.isolation_level = _READ_COMMITTED
+            yield conn
+        finally:
+            if conn.closed or conn.broken:
+                pooled.invalidate()
+            elif conn.info.transaction_status == _IDLE:
+                if conn.autocommit is not was[0]:
+                    conn.autocommit = was[0]
+                if conn.isolation_level is not was[1]:
+                    conn.isolation_level = was[1]
+            else:  # pragma: no cover - every path ends its transaction
+                pooled.invalidate()
+            pooled.close()
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self._where()}: this store is closed; open a new one")
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            if self._owns_engine:
+                # connections inherited over fork belong to the parent; start a fresh pool
+                self._engine.dispose(close=False)
 
     # -- store-wide reads --
     def _read(self, key: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         # one statement, committed data: autocommit saves the BEGIN and ROLLBACK round trips
-        with self._connect(autocommit=True) as conn:
+        if not self._ready:
+            with self._connect() as conn:
+                try:
+                    self._require_ready(conn)
+                except sa_exc.DBAPIError as exc:
+                    raise StoreError(f"{self._where()}: read failed ({_first_line(exc)})") from exc
+        with self._raw(autocommit=True) as conn:
             try:
-                self._require_ready(conn)
-                return _driver(conn).execute(self._sql[key], params).fetchall()
+                return conn.execute(self._sql[key], params).fetchall()
             except _DBErrors as exc:
                 raise StoreError(f"{self._where()}: read failed ({_first_line(exc)})") from exc
 
