@@ -509,3 +509,22 @@ def test_utc_text_of_the_two_instants_of_a_repeated_local_hour() -> None:
     assert _sql.utc_text(second) == "2025-11-02T06:30:00.000000+00:00"
     assert _sql.utc_text(first) == "2025-11-02T05:30:00.000000+00:00"
     assert _sql.utc_text(first.astimezone(dt.UTC)) == "2025-11-02T05:30:00.000000+00:00"
+
+
+def test_utc_text_is_fixed_width_utc_iso_text() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    times = [
+        dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(2025, 1, 1, 0, 0, 0, 5, tzinfo=dt.UTC),
+        dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2025, 6, 1, 3, tzinfo=ZoneInfo("Europe/Paris")),
+        dt.datetime(
+            2025, 6, 1, 3, 0, 0, 120, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))
+        ),
+    ]
+    for _ in range(2):  # memoised the second time round
+        for t in times:
+            assert _sql.utc_text(t) == t.astimezone(dt.UTC).isoformat(timespec="microseconds")

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import attrs
 
+from loyaltykit.engine._iso import iso
 from loyaltykit.errors import StoreError
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -233,7 +234,14 @@ def utc_text(value: dt.datetime) -> str:
         raise StoreError(f"datetime {value!r} is naive; ledger times must be timezone-aware")
     if value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
-    text = value.isoformat(timespec="microseconds")
+    if type(value) is dt.datetime:
+        # the ISO text of the same time (memoised too: outcomes and states hold the event's
+        # times) is this text, but for the microseconds it leaves out when they are 0
+        text = iso(value)
+        if len(text) == 25:  # YYYY-MM-DDTHH:MM:SS+00:00
+            text = f"{text[:19]}.000000{text[19:]}"
+    else:  # a subclass (pandas' Timestamp ...) may write its ISO text otherwise
+        text = value.isoformat(timespec="microseconds")
     if len(_UTC_TEXT) >= _UTC_TEXT_MAX:
         _UTC_TEXT.clear()
     _UTC_TEXT[value] = text
