@@ -450,7 +450,7 @@ class SQLiteUnit:
                 record.member_id,
                 record.kind,
                 record.fingerprint,
-                _sql.dumps(record.outcome),
+                _sql.dumps(dict(record.outcome)),
                 _ts(record.recorded_at),
             ),
         )
@@ -609,11 +609,13 @@ class SQLiteUnit:
     def append_entries(self, entries: Sequence[LedgerEntry]) -> None:
         """See :meth:`StoreUnit.append_entries
         <loyaltykit.engine.store.StoreUnit.append_entries>` (all rows in one ``executemany``)."""
-        check = self._check
+        members = self._members
         dumps = _sql.dumps
         rows = []
         for e in entries:
-            check(e.member_id)
+            if e.member_id not in members:
+                self._check(e.member_id)
+            pending, expires, meta = e.pending_until, e.expires_at, e.meta
             rows.append(
                 (
                     e.id,
@@ -623,10 +625,11 @@ class SQLiteUnit:
                     e.points,
                     _ts(e.occurred_at),
                     e.batch_id,
-                    _opt_ts(e.pending_until),
-                    _opt_ts(e.expires_at),
+                    None if pending is None else _ts(pending),
+                    None if expires is None else _ts(expires),
                     e.reason,
-                    dumps(e.meta) if e.meta else "{}",
+                    # a plain dict: the encoder's fallback for read-only mappings costs a call
+                    dumps(dict(meta)) if meta else "{}",
                 )
             )
         if not rows:
