@@ -41,6 +41,20 @@ class TestPostgresStore(StoreConformance):
         s.close()
 
 
+class TestPostgresStorePipelined(StoreConformance):
+    """The conformance suite with statements pipelined as for a server across a network (the
+    test server is usually on this machine, where they are sent one by one)."""
+
+    @pytest.fixture
+    def store(self, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[LedgerStore]:
+        from loyaltykit.engine.stores import postgres
+
+        monkeypatch.setattr(postgres, "_loopback", lambda conn: False)
+        s = postgres.PostgresStore(pg_url(), schema=pg_schema)
+        yield s
+        s.close()
+
+
 class TestPostgresStoreOneHandlePerThread(StoreConformance):
     """The conformance suite with a store (and pool) per thread, as separate processes have."""
 
@@ -328,9 +342,11 @@ def _wait_for_lock_waiter(engine: Any, timeout_seconds: float = 30.0) -> None:
     raise AssertionError("no session ever waited for the lock")
 
 
-@pytest.mark.parametrize("other_store", [False, True])
+@pytest.mark.parametrize(
+    ("other_store", "pipelined"), [(False, False), (True, False), (True, True)]
+)
 def test_unit_that_waited_for_the_lock_reads_what_the_holder_committed(
-    pg_schema: str, other_store: bool
+    pg_schema: str, other_store: bool, pipelined: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The statement that locks the member reads the event and the open batches with its own
     snapshot, taken before it waited: after the wait it must read them again (the holder's
@@ -340,8 +356,11 @@ def test_unit_that_waited_for_the_lock_reads_what_the_holder_committed(
     from store_conformance import T0, batch, day, member
 
     from loyaltykit.engine import EventRecord
+    from loyaltykit.engine.stores import postgres
     from loyaltykit.engine.stores.postgres import PostgresStore
 
+    if pipelined:
+        monkeypatch.setattr(postgres, "_loopback", lambda conn: False)
     store = PostgresStore(pg_url(), schema=pg_schema)
     second = PostgresStore(pg_url(), schema=pg_schema) if other_store else store
     try:
@@ -487,3 +506,17 @@ def test_unit_of_several_members_reads_event_and_batches_after_locking(pg_schema
             assert u.get_event("e1") is None
     finally:
         store.close()
+
+
+def test_loopback_servers_are_recognised() -> None:
+    from types import SimpleNamespace
+
+    from loyaltykit.engine.stores.postgres import _loopback
+
+    def conn(host: str) -> Any:
+        return SimpleNamespace(info=SimpleNamespace(host=host))
+
+    for host in ("/var/run/postgresql", "localhost", "127.0.0.1", "127.1.2.3", "::1"):
+        assert _loopback(conn(host)), host
+    for host in ("db.internal", "10.0.0.5", "2001:db8::1"):
+        assert not _loopback(conn(host)), host

@@ -473,6 +473,7 @@ class PostgresUnit:
         "_locked",
         "_members",
         "_open",
+        "_pipelined",
         "_purchases",
         "_q",
         "_saved",
@@ -484,9 +485,15 @@ class PostgresUnit:
     )
 
     def __init__(
-        self, store: PostgresStore, cur: psycopg.Cursor[Any], member_ids: tuple[str, ...]
+        self,
+        store: PostgresStore,
+        cur: psycopg.Cursor[Any],
+        member_ids: tuple[str, ...],
+        pipelined: bool = True,
     ) -> None:
         self._store = store
+        # send BEGIN with the first statement and the writes with the COMMIT in pipelines
+        self._pipelined = pipelined
         self._cur = cur
         self._conn = cur.connection
         self._q = store._sql
@@ -565,14 +572,17 @@ class PostgresUnit:
                 self._found[event_id] = None if found[0] is None else _event(found[:-1])
             return
         (member_id,) = members
-        found = cur.execute(
-            q["lock_read_one"],
-            {
-                "member_id": member_id,
-                "event_id": event_id,
-                "cached": self._store._batch_cache.version(member_id),
-            },
-        ).fetchone()
+        params = {
+            "member_id": member_id,
+            "event_id": event_id,
+            "cached": self._store._batch_cache.version(member_id),
+        }
+        if self._pipelined:
+            with self._conn.pipeline():  # the BEGIN psycopg sends first travels with it
+                cur.execute(q["lock_read_one"], params)
+        else:
+            cur.execute(q["lock_read_one"], params)
+        found = cur.fetchone()
         assert found is not None  # the statement always returns one row
         state, version, seen, inserted = found[0], found[1], found[2], found[3]
         if version is not None:
@@ -981,9 +991,14 @@ class PostgresUnit:
         if not keys:
             conn.commit()
             return
+        statement = self._store._write_statement(tuple(keys))
         try:
-            with conn.pipeline():
-                self._cur.execute(self._store._write_statement(tuple(keys)), params)
+            if self._pipelined:
+                with conn.pipeline():
+                    self._cur.execute(statement, params)
+                    conn.commit()
+            else:
+                self._cur.execute(statement, params)
                 conn.commit()
         except psycopg.errors.IntegrityError as exc:
             conn.rollback()
@@ -1029,6 +1044,18 @@ _READ_COMMITTED = psycopg.IsolationLevel.READ_COMMITTED
 _CURSOR = "loyaltykit.cursor"
 """Key of the store's cursor in the info dict SQLAlchemy's pool keeps with each connection."""
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+def _loopback(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server is on this machine (a Unix socket or a loopback address).
+
+    Statements that go together are then sent one after the other rather than in a psycopg
+    pipeline: over loopback a round trip costs less than psycopg's pipeline bookkeeping
+    (measured: BEGIN, a SELECT and a ROLLBACK take 68 us one by one, 108 us with the BEGIN and
+    the SELECT pipelined); over a network the pipeline saves a round trip each time.
+    """
+    host = conn.info.host
+    return host.startswith("/") or host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
@@ -1262,9 +1289,9 @@ class PostgresStore:
                     self._require_ready(conn)
                 except sa_exc.DBAPIError as exc:
                     raise StoreError(f"{self._where()}: {_first_line(exc)}") from exc
-        with self._raw(autocommit=False) as cur:
+        with self._raw(autocommit=False) as (cur, pipelined):
             raw = cur.connection
-            unit = PostgresUnit(self, cur, members)
+            unit = PostgresUnit(self, cur, members, pipelined)
             try:
                 yield unit
                 unit._flush()
@@ -1279,12 +1306,13 @@ class PostgresStore:
             unit._publish()
 
     @contextmanager
-    def _raw(self, *, autocommit: bool) -> Iterator[psycopg.Cursor[Any]]:
+    def _raw(self, *, autocommit: bool) -> Iterator[tuple[psycopg.Cursor[Any], bool]]:
         """A cursor on a psycopg connection from the engine's pool, in READ COMMITTED (units) or
         autocommit (single-statement reads, which saves the BEGIN and ROLLBACK round trips); the
         connection is handed back as it came. The cursor is made once per connection and kept
         with it (in the pool's record of the connection): a new cursor per statement costs more
-        than a third of what psycopg spends on a short statement.
+        than a third of what psycopg spends on a short statement. With it comes whether
+        statements that go together should be pipelined (see :func:`_loopback`).
 
         The store drives it directly: no SQLAlchemy connection is built around it, which costs
         more than the statements of a short unit. Whatever the engine's default (one handed
@@ -1307,10 +1335,10 @@ class PostgresStore:
                 conn.autocommit = autocommit
             if was[1] is not _READ_COMMITTED:
                 conn.isolation_level = _READ_COMMITTED
-            cur = pooled.info.get(_CURSOR)
-            if cur is None or cur.connection is not conn:
-                cur = pooled.info[_CURSOR] = conn.cursor()
-            yield cur
+            kept = pooled.info.get(_CURSOR)
+            if kept is None or kept[0].connection is not conn:
+                kept = pooled.info[_CURSOR] = (conn.cursor(), not _loopback(conn))
+            yield kept
         finally:
             if conn.closed or conn.broken:
                 pooled.invalidate()
@@ -1341,7 +1369,7 @@ class PostgresStore:
                     self._require_ready(conn)
                 except sa_exc.DBAPIError as exc:
                     raise StoreError(f"{self._where()}: read failed ({_first_line(exc)})") from exc
-        with self._raw(autocommit=True) as cur:
+        with self._raw(autocommit=True) as (cur, _):
             try:
                 return cur.execute(self._sql[key], params).fetchall()
             except _DBErrors as exc:
