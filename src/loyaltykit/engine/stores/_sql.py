@@ -187,7 +187,7 @@ def _json_default(value: Any) -> Any:
     # isinstance(value, Mapping) costs more than the encoding of the value)
     kind = type(value)
     if kind is dt.datetime:
-        return value.isoformat()
+        return iso(value)
     if kind is MappingProxyType:
         return dict(value)
     if kind is Decimal:
