@@ -520,3 +520,54 @@ def test_loopback_servers_are_recognised() -> None:
         assert _loopback(conn(host)), host
     for host in ("db.internal", "10.0.0.5", "2001:db8::1"):
         assert not _loopback(conn(host)), host
+
+
+def test_rolled_back_unit_keeps_the_prepared_statements(pg_schema: str) -> None:
+    """psycopg forgets every prepared statement on ``Connection.rollback()``; the store rolls
+    units back without that, so a refused event does not make the next units plan again."""
+    import psycopg
+    import sqlalchemy as sa
+    from store_conformance import ForcedRollbackError
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    engine = sa.create_engine(
+        pg_url().replace("postgresql://", "postgresql+psycopg://", 1), pool_size=1, max_overflow=0
+    )
+    store = PostgresStore(engine, schema=pg_schema)
+
+    def prepared() -> int:
+        pooled = engine.raw_connection()
+        try:
+            raw = pooled.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            with raw.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_prepared_statements")
+                row = cur.fetchone()
+            raw.commit()  # (a rollback would drop them)
+            assert row is not None
+            return int(row[0])
+        finally:
+            pooled.close()
+
+    def fail() -> None:
+        with store.unit("m1") as u:
+            assert u.counter_add("c", 1, None)
+            raise ForcedRollbackError
+
+    try:
+        store.migrate()
+        for _ in range(8):  # psycopg prepares a statement on its sixth run
+            with store.unit("m1") as u:
+                assert u.get_event("e") is None
+                assert u.counter_add("c", 1, None)
+        before = prepared()
+        assert before >= 2
+        with pytest.raises(ForcedRollbackError):
+            fail()
+        assert prepared() == before
+        with store.unit("m1") as u:
+            assert u.counter_value("c") == 8
+    finally:
+        store.close()
+        engine.dispose()

@@ -1001,7 +1001,7 @@ class PostgresUnit:
                 self._cur.execute(statement, params)
                 conn.commit()
         except psycopg.errors.IntegrityError as exc:
-            conn.rollback()
+            _rollback(conn)
             self._explain(exc)
             raise
 
@@ -1027,7 +1027,7 @@ class PostgresUnit:
                 mine = {k: p.member_id for k, p in self._purchases.items()}
                 what = "transaction id"
             rows = self._cur.execute(self._store._writes[query], (list(mine),)).fetchall()
-            self._conn.rollback()
+            _rollback(self._conn)
             for key, owner in rows:
                 if owner != mine[key]:
                     raise StoreError(
@@ -1044,6 +1044,8 @@ _READ_COMMITTED = psycopg.IsolationLevel.READ_COMMITTED
 _CURSOR = "loyaltykit.cursor"
 """Key of the store's cursor in the info dict SQLAlchemy's pool keeps with each connection."""
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+_PIPELINE_OFF = psycopg.pq.PipelineStatus.OFF
+_COMMAND_OK = psycopg.pq.ExecStatus.COMMAND_OK
 
 
 def _loopback(conn: psycopg.Connection[Any]) -> bool:
@@ -1059,11 +1061,25 @@ def _loopback(conn: psycopg.Connection[Any]) -> bool:
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
-    """Roll back what the connection has begun (nothing if it is broken: the server did)."""
-    if not conn.closed and not conn.broken:
-        # the connection may break during the rollback: it is then invalidated on return
-        with suppress(psycopg.Error):
-            conn.rollback()
+    """Roll back what the connection has begun (nothing if it is broken: the server did).
+
+    Sent straight to libpq rather than through ``Connection.rollback()``, which also forgets
+    every statement psycopg prepared on the connection (and deallocates them on the server),
+    in case the transaction created something they use: a unit creates nothing, and a refused
+    event would otherwise make the next units parse and plan each statement again, the write
+    statement's plan alone costing more than the rest of an event's statements.
+    """
+    if conn.closed or conn.broken or conn.info.transaction_status == _IDLE:
+        return
+    # the connection may break during the rollback: it is then invalidated on return
+    with suppress(psycopg.Error):
+        pgconn = conn.pgconn
+        if (
+            pgconn.pipeline_status == _PIPELINE_OFF
+            and pgconn.exec_(b"ROLLBACK").status == _COMMAND_OK
+        ):
+            return
+        conn.rollback()  # pragma: no cover - only if the plain ROLLBACK failed
 
 
 def _engine_url(engine: sa.Engine) -> str:
