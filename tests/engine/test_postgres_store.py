@@ -571,3 +571,28 @@ def test_rolled_back_unit_keeps_the_prepared_statements(pg_schema: str) -> None:
     finally:
         store.close()
         engine.dispose()
+
+
+def test_open_batch_cache_starts_over_past_its_row_budget(
+    pg_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store_conformance import batch, day
+
+    from loyaltykit.engine.stores import postgres
+
+    monkeypatch.setattr(postgres, "_BATCH_ROWS", 3)
+    store = postgres.PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        for i in range(8):
+            mid = f"m{i % 3}"
+            with store.unit(mid) as u:
+                u.put_batches([batch(f"b{i}", mid, earned_at=day(i))])
+            with store.unit(mid) as u:
+                assert [b.id for b in u.open_batches(mid)] == [
+                    f"b{k}" for k in range(i % 3, i + 1, 3)
+                ]
+            cache = store._batch_cache
+            assert cache.rows == sum(len(rows) for _, rows in cache.values()) <= 3
+    finally:
+        store.close()
