@@ -370,6 +370,9 @@ def test_unit_that_waited_for_the_lock_reads_what_the_holder_committed(
             u.put_batches([batch("b0", earned_at=day(0))])
         with second.unit("m1") as u:  # the waiting store has seen (cached) the member
             assert [b.id for b in u.open_batches("m1")] == ["b0"]
+            state = u.load_member("m1")
+            assert state is not None
+            assert state.debt == 7
         seen: dict[str, Any] = {}
         started = threading.Event()
 
@@ -411,8 +414,10 @@ def test_unit_that_waited_for_the_lock_reads_what_the_holder_committed(
             second.close()
 
 
-def test_open_batch_cache_sees_other_stores_writes_and_forgets_rollbacks(pg_schema: str) -> None:
-    from store_conformance import ForcedRollbackError, batch, day
+def test_cached_batches_and_states_see_other_stores_writes_and_forget_rollbacks(
+    pg_schema: str,
+) -> None:
+    from store_conformance import ForcedRollbackError, batch, day, member
 
     from loyaltykit.engine.stores.postgres import PostgresStore
 
@@ -423,11 +428,21 @@ def test_open_batch_cache_sees_other_stores_writes_and_forgets_rollbacks(pg_sche
         with store.unit("m1") as u:
             return [x.id for x in u.open_batches("m1")]
 
+    def debt(store: PostgresStore) -> int | None:
+        with store.unit("m1") as u:
+            state = u.load_member("m1")
+            return None if state is None else state.debt
+
     try:
         a.migrate()
         with a.unit("m1") as u:
             u.put_batches([batch("b1", earned_at=day(1))])
+            u.save_member(member(debt=1))
         assert open_ids(a) == ["b1"]
+        assert debt(a) == 1
+        with b.unit("m1") as u:
+            u.save_member(member(debt=2))
+        assert debt(a) == 2
         with a.unit("m1") as u:  # spends b1 without reading: the cache follows
             u.put_batches([batch("b1", earned_at=day(1), remaining=0)])
         assert open_ids(a) == []
@@ -438,6 +453,7 @@ def test_open_batch_cache_sees_other_stores_writes_and_forgets_rollbacks(pg_sche
         def write_then_fail() -> None:
             with a.unit("m1") as u:
                 u.put_batches([batch("b3", earned_at=day(3))])
+                u.save_member(member(debt=3))
                 assert [x.id for x in u.open_batches("m1")] == ["b2", "b3"]
                 raise ForcedRollbackError
 
@@ -445,6 +461,7 @@ def test_open_batch_cache_sees_other_stores_writes_and_forgets_rollbacks(pg_sche
             write_then_fail()
         assert open_ids(a) == ["b2"]
         assert open_ids(b) == ["b2"]
+        assert debt(a) == debt(b) == 2
     finally:
         a.close()
         b.close()

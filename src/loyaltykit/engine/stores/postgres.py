@@ -120,13 +120,15 @@ _TEMPLATES = {
     # The reads share the statement's snapshot, taken before the lock was granted: they are
     # current only if no unit wrote the member between the two, which "seen" (the version in the
     # snapshot) equal to the locked row's version proves, since every writing unit moves the
-    # version on. Otherwise the unit asks again in new statements. The open batches are sent
-    # only when the store's cached ones are not of the locked version (:cached).
+    # version on. Otherwise the unit asks again in new statements. The member's state and open
+    # batches are sent only when the store's cached ones are not of the locked version
+    # (:cached_state, :cached).
     "lock_read_one": "WITH ins AS (INSERT INTO {members} (member_id) VALUES (:member_id)"
     " ON CONFLICT (member_id) DO NOTHING RETURNING member_id),"
     " locked AS (SELECT state, version FROM {members} WHERE member_id = :member_id"
     " FOR UPDATE)"
-    " SELECT l.state, l.version,"
+    " SELECT CASE WHEN l.version = CAST(:cached_state AS bigint) THEN NULL ELSE l.state END,"
+    " l.version,"
     " (SELECT version FROM {members} WHERE member_id = :member_id),"
     " (SELECT count(*) FROM ins), "
     + ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
@@ -380,6 +382,9 @@ def _opt_aware(value: dt.datetime | None, what: str) -> dt.datetime | None:
     return None if value is None else _aware(value, what)
 
 
+_NO_ENTRY: tuple[int, tuple[Any, ...]] = (-1, ())
+
+
 class _MemberCache(Generic[_Row]):
     """Rows the store keeps per member (its activity rows, its open batches) with the version
     of the member row they belong to; bounded in members and in rows (past either bound it
@@ -407,10 +412,9 @@ class _MemberCache(Generic[_Row]):
         found = self._entries.get(member_id)
         return found[1] if found is not None and found[0] == version else None
 
-    def version(self, member_id: str) -> int:
-        """The version the member's rows are cached under (-1: none)."""
-        found = self._entries.get(member_id)
-        return -1 if found is None else found[0]
+    def entry(self, member_id: str) -> tuple[int, tuple[_Row, ...]]:
+        """The member's (version, rows), version -1 when there are none."""
+        return self._entries.get(member_id, _NO_ENTRY)
 
     def put(self, member_id: str, version: int, rows: tuple[_Row, ...]) -> None:
         """Keep ``rows`` as the member's, under ``version``."""
@@ -502,7 +506,8 @@ class PostgresUnit:
         # filled by _lock: each member's saved state (JSON text) and its row's version when
         # locked; the version changes with every unit that writes the member, so it tells
         # whether what the store cached about the member is still current
-        self._states: dict[str, str | None] = {}
+        # (the state is kept as read, JSON text, until load_member parses it)
+        self._states: dict[str, MemberState | str | None] = {}
         self._versions: dict[str, int] = {}
         self._activity_rows: dict[str, tuple[_ActivityRow, ...]] = {}
         # the members' committed open batches, once known (read with the lock, from the store's
@@ -556,7 +561,7 @@ class PostgresUnit:
                 self._states[row[0]] = row[1]
                 self._versions[row[0]] = int(row[2])
             self._locked = True
-            self._use_cached_batches()
+            self._use_cached()
             if event_id is not None:
                 # the event record and the open batches not cached, in one statement
                 missing = [m for m in members if m not in self._open]
@@ -572,10 +577,14 @@ class PostgresUnit:
                 self._found[event_id] = None if found[0] is None else _event(found[:-1])
             return
         (member_id,) = members
+        store = self._store
+        cached_open = store._batch_cache.entry(member_id)
+        cached_state = store._state_cache.entry(member_id)
         params = {
             "member_id": member_id,
             "event_id": event_id,
-            "cached": self._store._batch_cache.version(member_id),
+            "cached": cached_open[0],
+            "cached_state": cached_state[0],
         }
         if self._pipelined:
             with self._conn.pipeline():  # the BEGIN psycopg sends first travels with it
@@ -594,24 +603,31 @@ class PostgresUnit:
             if row is None:  # pragma: no cover - would be a PostgreSQL bug
                 raise StoreError(f"{self._store._where()}: could not lock member {member_id!r}")
             state, version, fresh = row[1], row[2], False
-        self._states[member_id] = state
         self._versions[member_id] = version = int(version)
         self._locked = True
+        # what the store cached under the locked version is current (the statement then sent
+        # none of it)
+        self._states[member_id] = cached_state[1][0] if version == cached_state[0] else state
+        if version == cached_open[0]:
+            self._open[member_id] = cached_open[1]
         if fresh:
             if event_id is not None:
                 self._found[event_id] = None if found[4] is None else _event(found[4:10])
             if found[10] is not None:
                 self._open[member_id] = tuple(_batch(_json_batch_row(b)) for b in found[10])
-        self._use_cached_batches()
 
-    def _use_cached_batches(self) -> None:
-        """Take the open batches of members whose cached ones are of the locked version."""
+    def _use_cached(self) -> None:
+        """Take the open batches and states of members cached under the locked version."""
         cache = self._store._batch_cache
+        states = self._store._state_cache
         for member_id, version in self._versions.items():
             if member_id not in self._open:
                 cached = cache.get(member_id, version)
                 if cached is not None:
                     self._open[member_id] = cached
+            known = states.get(member_id, version)
+            if known is not None:
+                self._states[member_id] = known[0]
 
     # -- idempotency --
     def get_event(self, event_id: str) -> EventRecord | None:
@@ -643,15 +659,16 @@ class PostgresUnit:
         self._check(member_id)
         if not self._locked:
             self._lock(None)
-        text = self._states.get(member_id)
-        return None if text is None else _stored_state(_sql.loads(text))
+        state = self._states.get(member_id)
+        if isinstance(state, str):
+            state = self._states[member_id] = _stored_state(_sql.loads(state))
+        return state
 
     def save_member(self, state: MemberState) -> None:
         """See :meth:`StoreUnit.save_member <loyaltykit.engine.store.StoreUnit.save_member>`."""
         self._check(state.member_id)
-        text = _sql.dumps(state.to_dict())
-        self._saved[state.member_id] = text
-        self._states[state.member_id] = text
+        self._saved[state.member_id] = _sql.dumps(state.to_dict())
+        self._states[state.member_id] = state
 
     # -- batches --
     def _merge(self, member_id: str, base: Iterable[Batch], keep: Any) -> list[Batch]:
@@ -808,7 +825,13 @@ class PostgresUnit:
         bump = 1 if self._wrote else 0
         activity = store._activity_cache
         batches = store._batch_cache
+        states = store._state_cache
         for member_id, version in self._versions.items():
+            state = self._states.get(member_id)
+            if isinstance(state, MemberState):
+                states.put(member_id, version + bump, (state,))
+            elif bump:
+                states.drop(member_id)
             rows = self._activity_rows.get(member_id)
             if rows is None:
                 rows = activity.get(member_id, version)
@@ -1162,6 +1185,7 @@ class PostgresStore:
         # belong to
         self._activity_cache: _MemberCache[_ActivityRow] = _MemberCache(_CACHE_MEMBERS, _CACHE_ROWS)
         self._batch_cache: _MemberCache[Batch] = _MemberCache(_CACHE_MEMBERS, _BATCH_ROWS)
+        self._state_cache: _MemberCache[MemberState] = _MemberCache(_CACHE_MEMBERS, _CACHE_MEMBERS)
         self._write_statements: dict[tuple[str, ...], str] = {}
         self._pid = os.getpid()
         self._ready = False
