@@ -3,17 +3,22 @@
 Needs the ``postgres`` extra (``pip install 'loyaltykit[postgres]'``). Give it a URL, or the
 :class:`sqlalchemy.engine.Engine` your application already has (with the psycopg 3 driver,
 ``postgresql+psycopg://``): the store borrows connections from that engine's pool and never
-disposes of it. SQLAlchemy manages the pool, the connections and the transactions; the
-statements of the hot path go to the psycopg connection underneath, which halves their client-side
-cost.
+disposes of it. SQLAlchemy manages the pool and the connections; migrations run through
+SQLAlchemy, while units and reads borrow the psycopg connection from the pool and drive it
+directly (statements, BEGIN, COMMIT, ROLLBACK), which costs a fraction of going through a
+SQLAlchemy connection for statements this short.
 
 Concurrency and durability, in short (``docs/howto/engine-stores.md`` has the long form):
 
-* A unit is one transaction (READ COMMITTED). It first upserts the rows of its members in
-  ``loyaltykit_members`` and then locks them with ``SELECT ... ORDER BY member_id FOR UPDATE``,
-  so two units naming the same member run one after the other, in any number of processes,
-  while units of different members run in parallel. Members are always locked in sorted order,
-  so units naming several members cannot deadlock on each other.
+* A unit is one transaction (READ COMMITTED). Its first statement upserts the rows of its
+  members in ``loyaltykit_members`` and locks them with ``SELECT ... ORDER BY member_id FOR
+  UPDATE`` before anything of the unit is read or written, so two units naming the same member
+  run one after the other, in any number of processes, while units of different members run in
+  parallel. Members are always locked in sorted order, so units naming several members cannot
+  deadlock on each other.
+* The store keeps each member's state, open batches and activity rows between units under the
+  version of the member's row, which every writing unit moves on, and uses them only while the
+  locked row still has that version: what another process wrote is always read again.
 * Global counters (reward stock, campaign budgets) are guarded in the database itself:
   ``UPDATE ... SET value = value + :amount WHERE value + :amount <= :cap``.
 * A committed unit is as durable as the server makes it: with PostgreSQL's defaults
