@@ -20,7 +20,6 @@ Guarantees (see the explanation page "The ledger's guarantees"):
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -62,7 +61,7 @@ from loyaltykit.engine.store import (
     MemberState,
     PurchaseRecord,
     StoreUnit,
-    batch_order_key,
+    _place_open_batch,
     fingerprint,
 )
 from loyaltykit.engine.tiers import apply_upgrade, review_tiers
@@ -435,24 +434,8 @@ class _Work:
         self.unit.put_batches(batches)
         for b in batches:
             cached = self._open.get(b.member_id)
-            if cached is None:
-                continue
-            for i, old in enumerate(cached):
-                if old.id == b.id:
-                    if (
-                        b.remaining > 0
-                        and old.expires_at == b.expires_at
-                        and old.earned_at == b.earned_at
-                    ):
-                        cached[i] = b  # same place in the order
-                        break
-                    del cached[i]
-                    if b.remaining > 0:
-                        bisect.insort_right(cached, b, key=batch_order_key)
-                    break
-            else:
-                if b.remaining > 0:
-                    bisect.insort_right(cached, b, key=batch_order_key)
+            if cached is not None:
+                _place_open_batch(cached, b)
 
     def expire_due(self, member_id: str, as_of: dt.datetime) -> None:
         expired: list[LedgerEntry] = []

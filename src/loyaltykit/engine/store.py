@@ -24,6 +24,7 @@ Stability: methods are only ever *added* to these protocols, never changed. (No 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import json
@@ -290,6 +291,31 @@ def batch_order_key(batch: Batch) -> tuple[dt.datetime, dt.datetime, str]:
     """Sort key of the draw order: soonest ``expires_at`` first (never-expiring last), then
     ``earned_at``, then ``id``. Stores return open batches in this order."""
     return (batch.expires_at or _FAR, batch.earned_at, batch.id)
+
+
+def _place_open_batch(view: list[Batch], batch: Batch) -> bool:
+    """Keep ``view`` (a member's open batches in :func:`batch_order_key` order) in step with
+    ``batch`` just written: replace, move or drop the batch of its id, or insert it when open.
+
+    :returns: whether ``view`` held a batch of that id.
+    """
+    bid = batch.id
+    for i, old in enumerate(view):
+        if old.id == bid:
+            if (
+                batch.remaining > 0
+                and old.expires_at == batch.expires_at
+                and old.earned_at == batch.earned_at
+            ):
+                view[i] = batch  # same place in the order
+                return True
+            del view[i]
+            break
+    else:
+        i = -1
+    if batch.remaining > 0:
+        bisect.insort_right(view, batch, key=batch_order_key)
+    return i >= 0
 
 
 @attrs.frozen(kw_only=True)

@@ -12,8 +12,10 @@ this code knows was written by a newer loyaltykit: the stores refuse to touch it
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType
@@ -261,3 +263,25 @@ def from_utc_text(value: str | None) -> dt.datetime | None:
 def now_utc() -> dt.datetime:
     """The current wall-clock time, in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+ActivityRow = tuple[dt.datetime, Decimal, int, int]
+"""An activity row as the SQL stores cache it: (occurred_at, spend, points, visits)."""
+
+activity_time = operator.itemgetter(0)
+"""Sort key of :data:`ActivityRow`: its time."""
+
+
+def sum_activity(
+    rows: Sequence[ActivityRow], start: dt.datetime, end: dt.datetime
+) -> tuple[Decimal, int, int]:
+    """Spend, points and visits of ``rows`` (sorted by time) from ``start`` to ``end``, both
+    included, summed exactly."""
+    lo = bisect.bisect_left(rows, start, key=activity_time)
+    hi = bisect.bisect_right(rows, end, key=activity_time)
+    spend, points, visits = Decimal(0), 0, 0
+    for _, s, p, v in rows[lo:hi]:
+        spend += s
+        points += p
+        visits += v
+    return spend, points, visits

@@ -29,7 +29,6 @@ Concurrency and durability, in short (``docs/howto/engine-stores.md`` has the lo
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import hashlib
 import os
@@ -275,8 +274,7 @@ _WRITES: dict[str, str] = {
 
 _Row = TypeVar("_Row")
 
-_ActivityRow = tuple[dt.datetime, Decimal, int, int]
-"""A cached activity row: (occurred_at, spend, points, visits)."""
+_ActivityRow = _sql.ActivityRow
 
 _CACHE_MEMBERS = 50_000
 """Members whose activity (or open batches) a store caches at most; past that it starts over
@@ -288,10 +286,6 @@ whatever the members' histories."""
 
 _BATCH_ROWS = 250_000
 """Open batches a store caches at most; past that it starts over (empty)."""
-
-
-def _when(row: _ActivityRow) -> dt.datetime:
-    return row[0]
 
 
 def _json_batch_row(values: Sequence[Any]) -> tuple[Any, ...]:
@@ -805,13 +799,7 @@ class PostgresUnit:
         member)."""
         self._check(member_id)
         rows = self._known_activity(member_id)
-        lo = bisect.bisect_left(rows, start, key=_when)
-        hi = bisect.bisect_right(rows, end, key=_when)
-        spend, points, visits = Decimal(0), 0, 0
-        for _, s, p, v in rows[lo:hi]:
-            spend += s
-            points += p
-            visits += v
+        spend, points, visits = _sql.sum_activity(rows, start, end)
         for a in self._activity:
             if a.member_id == member_id and start <= a.occurred_at <= end:
                 spend += a.spend
@@ -847,7 +835,7 @@ class PostgresUnit:
                     if a.member_id == member_id
                 ]
                 if mine:
-                    rows = tuple(sorted((*rows, *mine), key=_when))
+                    rows = tuple(sorted((*rows, *mine), key=_sql.activity_time))
                 activity.put(member_id, version + bump, rows)
             elif bump:
                 activity.drop(member_id)
@@ -1310,11 +1298,20 @@ class PostgresStore:
                 ) from exc
         self._ready = True
 
-    def _require_ready(self, conn: sa.Connection) -> None:
-        if not self._ready:
-            _sql.require_current(self._version(conn), self._where(), MIGRATIONS)
-            conn.rollback()
-            self._ready = True
+    def _require_ready(self, doing: str | None = None) -> None:
+        """Check once per store that the schema is at this version (:class:`StoreError` if not,
+        or if the check itself fails; ``doing`` names what failed in that message)."""
+        if self._ready:
+            return
+        with self._connect() as conn:
+            try:
+                _sql.require_current(self._version(conn), self._where(), MIGRATIONS)
+                conn.rollback()
+            except sa_exc.DBAPIError as exc:
+                reason = _first_line(exc)
+                detail = f"{doing} failed ({reason})" if doing else reason
+                raise StoreError(f"{self._where()}: {detail}") from exc
+        self._ready = True
 
     # -- units --
     def unit(self, member_id: str, *more: str) -> AbstractContextManager[StoreUnit]:
@@ -1328,12 +1325,7 @@ class PostgresStore:
 
     @contextmanager
     def _unit(self, members: tuple[str, ...]) -> Iterator[StoreUnit]:
-        if not self._ready:
-            with self._connect() as conn:
-                try:
-                    self._require_ready(conn)
-                except sa_exc.DBAPIError as exc:
-                    raise StoreError(f"{self._where()}: {_first_line(exc)}") from exc
+        self._require_ready()
         with self._raw(autocommit=False) as (cur, pipelined):
             raw = cur.connection
             unit = PostgresUnit(self, cur, members, pipelined)
@@ -1410,12 +1402,7 @@ class PostgresStore:
     # -- store-wide reads --
     def _read(self, key: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         # one statement, committed data: autocommit saves the BEGIN and ROLLBACK round trips
-        if not self._ready:
-            with self._connect() as conn:
-                try:
-                    self._require_ready(conn)
-                except sa_exc.DBAPIError as exc:
-                    raise StoreError(f"{self._where()}: read failed ({_first_line(exc)})") from exc
+        self._require_ready("read")
         with self._raw(autocommit=True) as (cur, _):
             try:
                 return cur.execute(self._sql[key], params).fetchall()

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import operator
 import os
 import sqlite3
 import threading
@@ -49,6 +48,7 @@ from loyaltykit.engine.store import (
     MemberState,
     PurchaseRecord,
     StoreUnit,
+    _place_open_batch,
     _stored_state,
     batch_order_key,
 )
@@ -348,10 +348,7 @@ _CACHE_ROWS = 1_000_000
 """Batches and activity rows a connection's read cache holds at most (counted as they are
 added); past that it starts over (empty). Bounds its memory whatever the members' histories."""
 
-_ActivityRow = tuple[dt.datetime, Decimal, int, int]
-"""An activity row as cached: (occurred_at, spend, points, visits)."""
-
-_first = operator.itemgetter(0)
+_ActivityRow = _sql.ActivityRow
 
 
 class _Cache:
@@ -526,14 +523,7 @@ class SQLiteUnit:
                 check(member_id)
                 known = self._known_open(member_id)
                 view = views[member_id] = None if known is None else list(known)
-            pos = -1
-            if view is not None:
-                bid = b.id
-                for i, old in enumerate(view):
-                    if old.id == bid:
-                        pos = i
-                        break
-            if pos >= 0:
+            if view is not None and _place_open_batch(view, b):
                 # an open batch is stored: only remaining and expires_at may change
                 updates.append((b.remaining, _opt_ts(b.expires_at), member_id, b.id))
             else:
@@ -551,20 +541,6 @@ class SQLiteUnit:
                         _opt_ts(b.expires_at),
                     )
                 )
-            if view is None:
-                continue
-            if pos >= 0:
-                old = view[pos]
-                if (
-                    b.remaining > 0
-                    and old.expires_at == b.expires_at
-                    and old.earned_at == b.earned_at
-                ):
-                    view[pos] = b  # same place in the order
-                    continue
-                del view[pos]
-            if b.remaining > 0:
-                bisect.insort_right(view, b, key=batch_order_key)
         # inserts first: a batch given twice is inserted, then updated
         if inserts:
             self._conn.executemany(_Q["put_batch"], inserts)
@@ -693,7 +669,7 @@ class SQLiteUnit:
         bisect.insort_right(
             rows,
             (activity.occurred_at, activity.spend, activity.points, activity.visits),
-            key=_first,
+            key=_sql.activity_time,
         )
         self._activity[member_id] = tuple(rows)
 
@@ -713,13 +689,7 @@ class SQLiteUnit:
             self._activity[member_id] = rows
             self._stale.discard(member_id)
         # times compare as instants, like the fixed-width UTC text they are stored as
-        lo = bisect.bisect_left(rows, start, key=_first)
-        hi = bisect.bisect_right(rows, end, key=_first)
-        spend, points, visits = Decimal(0), 0, 0
-        for _, s, p, v in rows[lo:hi]:
-            spend += s
-            points += p
-            visits += v
+        spend, points, visits = _sql.sum_activity(rows, start, end)
         return ActivityTotals(spend=spend, points=points, visits=visits)
 
     # -- counters --
