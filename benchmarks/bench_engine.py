@@ -187,12 +187,18 @@ def sqlite_bare(folder: Path, payloads: list[tuple[str, str]], synchronous: str)
     return seconds
 
 
-def run_engine(store: Any, events: list[Event], host: PluginHost) -> float:
-    """Seconds for the engine to process ``events`` on ``store`` (migrated before timing)."""
+def run_engine(store: Any, events: list[Event], host: PluginHost, *, loop: bool = False) -> float:
+    """Seconds for the engine to process ``events`` on ``store`` (migrated before timing):
+    with :meth:`Engine.process_many` (each event's fsync overlapping the next event's work on
+    SQLite), or with ``loop`` a loop of :meth:`Engine.process` (each event's fsync before the
+    next event starts)."""
     engine = Engine(program_from_toml(PROGRAM, host=host), store, host=host)
     start = time.perf_counter()
-    for event in events:
-        engine.process(event)
+    if loop:
+        for event in events:
+            engine.process(event)
+    else:
+        engine.process_many(events)
     seconds = time.perf_counter() - start
     first = events[0].member_id
     assert engine.balance(first, events[-1].occurred_at).total == sum(
@@ -201,11 +207,13 @@ def run_engine(store: Any, events: list[Event], host: PluginHost) -> float:
     return seconds
 
 
-def sqlite_engine(folder: Path, events: list[Event], synchronous: str, host: PluginHost) -> float:
-    """Seconds for the engine on a fresh SQLite file."""
+def sqlite_engine(
+    folder: Path, events: list[Event], synchronous: str, host: PluginHost, *, loop: bool = False
+) -> float:
+    """Seconds for the engine on a fresh SQLite file (see :func:`run_engine`)."""
     store = SQLiteStore(folder / f"engine-{uuid.uuid4().hex}.db", synchronous=synchronous)  # type: ignore[arg-type]
     try:
-        return run_engine(store, events, host)
+        return run_engine(store, events, host, loop=loop)
     finally:
         store.close()
 
@@ -329,22 +337,19 @@ def paired(
     rounds: int,
     floor: Callable[[], float],
     engine: Callable[[], float],
-) -> tuple[list[float], list[float]]:
-    """Alternate floor and engine runs; return their seconds."""
-    floor_times: list[float] = []
-    engine_times: list[float] = []
+    *more: Callable[[], float],
+) -> tuple[list[float], ...]:
+    """Run the floor and each engine variant once per round, rotating their order from round
+    to round; return their seconds (floor first)."""
+    runs = (floor, engine, *more)
+    times: list[list[float]] = [[] for _ in runs]
     for r in range(rounds):
-        if r % 2 == 0:
-            floor_times.append(floor())
-            engine_times.append(engine())
-        else:
-            engine_times.append(engine())
-            floor_times.append(floor())
-        print(
-            f"  round {r + 1}: floor {floor_times[-1]:.2f} s, engine {engine_times[-1]:.2f} s",
-            flush=True,
-        )
-    return floor_times, engine_times
+        for k in range(len(runs)):
+            i = (k + r) % len(runs)
+            times[i].append(runs[i]())
+        shown = ", ".join(f"{t[-1]:.2f} s" for t in times[1:])
+        print(f"  round {r + 1}: floor {times[0][-1]:.2f} s, engine {shown}", flush=True)
+    return tuple(times)
 
 
 def main() -> None:
@@ -388,15 +393,27 @@ def main() -> None:
         with use_host(host):
             if not args.no_sqlite:
                 print(f"SQLite ({args.synchronous}), {n} events, files in {folder}", flush=True)
-                floor_t, engine_t = paired(
+                floor_t, engine_t, loop_t = paired(
                     args.repeat,
                     lambda: sqlite_bare(folder, payloads, args.synchronous),
                     lambda: sqlite_engine(folder, events, args.synchronous, host),
+                    lambda: sqlite_engine(folder, events, args.synchronous, host, loop=True),
                 )
                 summary.append(_add(report, "SQLite", n, floor_t, engine_t))
+                summary.append(
+                    _add(
+                        report,
+                        "SQLite",
+                        n,
+                        floor_t,
+                        loop_t,
+                        engine_name="engine, a loop of process()",
+                        add_floor=False,
+                    )
+                )
                 if not args.no_breakdown:
                     summary.append(
-                        _sqlite_breakdown(report, folder, events, payloads, args, host, engine_t)
+                        _sqlite_breakdown(report, folder, events, payloads, args, host, loop_t)
                     )
             if args.postgres:
                 print(f"PostgreSQL, {n} events", flush=True)
@@ -479,7 +496,9 @@ def _add(
     engine_t: list[float],
     *,
     floor_name: str = "BEGIN IMMEDIATE/INSERT/COMMIT",
+    engine_name: str = "engine",
     add_engine: bool = True,
+    add_floor: bool = True,
 ) -> str:
     floor = Measurement(
         f"{backend} bare loop, {floor_name} (floor)",
@@ -487,11 +506,12 @@ def _add(
         extra={"events_per_s_median": n / statistics.median(floor_t)},
     )
     engine = Measurement(
-        f"{backend} engine",
+        f"{backend} {engine_name}",
         engine_t,
         extra={"events_per_s_median": n / statistics.median(engine_t)},
     )
-    report.add(floor)
+    if add_floor:
+        report.add(floor)
     if add_engine:
         report.add(engine, reference=floor)
     per_round = [f / e for f, e in zip(floor_t, engine_t, strict=False)]
@@ -502,7 +522,8 @@ def _add(
     extra_ms = statistics.median(e - f for f, e in zip(floor_t, engine_t, strict=False)) / n * 1e3
     floor_ms = statistics.median(floor_t) / n * 1e3
     return (
-        f"{backend}: engine {n / statistics.median(engine_t):,.0f} events/s, floor ({floor_name}) "
+        f"{backend}: {engine_name} {n / statistics.median(engine_t):,.0f} events/s, floor "
+        f"({floor_name}) "
         f"{n / statistics.median(floor_t):,.0f} events/s; ratio engine/floor per round "
         f"{', '.join(f'{r:.2f}' for r in per_round)} -> median {median_ratio:.2f} "
         f"({verdict} the 0.5 goal); the floor takes {floor_ms:.2f} ms per event, the engine "

@@ -205,29 +205,33 @@ def ingest_command(
         )
         with bar:
             task = bar.add_task("ingest", total=total, rate="")
-            for number, event in enumerate(
-                read_events(_open_lines(events, buffered), source=source), start=1
-            ):
-                try:
-                    outcome = engine.process(event)
-                except LedgerError as exc:
-                    problem = {"event": number, "event_id": event.event_id, "error": str(exc)}
-                    if on_error == "stop":
-                        stopped = problem
-                        break
-                    rejected.append(problem)
-                except StoreError as exc:
-                    stopped = {"event": number, "event_id": event.event_id, "error": str(exc)}
-                    break
-                else:
-                    if outcome.replayed:
-                        replayed += 1
-                    else:
-                        applied += 1
-                done = number
-                if number % 64 == 0 or number == total:
-                    seconds = time.perf_counter() - start
-                    bar.update(task, completed=done, rate=f"{done / seconds:,.0f} ev/s")
+            number, event_id = 0, None
+            try:
+                # each event is its own durable transaction; its fsync overlaps the next event
+                with engine.pipeline() as pipe:
+                    for number, event in enumerate(
+                        read_events(_open_lines(events, buffered), source=source), start=1
+                    ):
+                        event_id = event.event_id
+                        try:
+                            outcome = pipe.process(event)
+                        except LedgerError as exc:
+                            problem = {"event": number, "event_id": event_id, "error": str(exc)}
+                            if on_error == "stop":
+                                stopped = problem
+                                break
+                            rejected.append(problem)
+                        else:
+                            if outcome.replayed:
+                                replayed += 1
+                            else:
+                                applied += 1
+                        if number % 64 == 0 or number == total:
+                            seconds = time.perf_counter() - start
+                            bar.update(task, completed=number, rate=f"{number / seconds:,.0f} ev/s")
+            except StoreError as exc:
+                # at an event's commit, or at the end (the last event's fsync): stop there
+                stopped = {"event": number, "event_id": event_id, "error": str(exc)}
     seconds = time.perf_counter() - start
     summary = {
         "db": _safe_db(db),

@@ -14,6 +14,7 @@ from loyaltykit.engine.config import load_program, program_from_dict, program_fr
 from loyaltykit.engine.engine import (
     Balance,
     Engine,
+    EventPipeline,
     ExpiryReport,
     Outcome,
     RetierReport,
@@ -70,6 +71,7 @@ __all__ = [
     "Event",
     "EventError",
     "EventExistsError",
+    "EventPipeline",
     "EventRecord",
     "ExpiryReport",
     "LedgerStore",

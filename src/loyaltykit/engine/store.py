@@ -28,7 +28,7 @@ import bisect
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from types import MappingProxyType
@@ -46,10 +46,12 @@ __all__ = [
     "Activity",
     "ActivityTotals",
     "Batch",
+    "DurablePipeline",
     "EventExistsError",
     "EventRecord",
     "LedgerStore",
     "MemberState",
+    "PipelinedStore",
     "PurchaseRecord",
     "StoreUnit",
     "batch_order_key",
@@ -537,4 +539,37 @@ class LedgerStore(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards. Idempotent."""
+        ...
+
+
+class DurablePipeline(Protocol):
+    """What :meth:`PipelinedStore.pipeline` yields: tells when the units committed in it are
+    durable."""
+
+    def after_durable(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` (from :meth:`run_durable`, in the calling thread) once every unit
+        committed so far in this pipeline is durable."""
+        ...
+
+    def run_durable(self) -> None:
+        """Run, in registration order, the callbacks whose units are known durable."""
+        ...
+
+
+@runtime_checkable
+class PipelinedStore(Protocol):
+    """A store that can overlap making one unit durable with the caller's work on the next.
+
+    Optional: :meth:`loyaltykit.engine.Engine.process_many` uses it when the store has it. Inside
+    ``with store.pipeline() as pipe:`` every unit is still its own transaction and is still
+    made durable on its own, but the store may return from a unit once it is *committed* and
+    finish making it durable while the caller prepares the next unit; a unit's commit waits
+    until the previous unit is durable, so at most one is ever in flight. The block's exit
+    waits until every unit committed in it is durable (or raises
+    :class:`~loyaltykit.errors.StoreError` if that failed). Pipelines do not nest and cannot
+    open inside a unit.
+    """
+
+    def pipeline(self) -> AbstractContextManager[DurablePipeline]:
+        """Open a pipeline for the calling thread (see the class docstring)."""
         ...

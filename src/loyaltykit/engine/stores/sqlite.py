@@ -30,8 +30,10 @@ import bisect
 import datetime as dt
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -56,7 +58,7 @@ from loyaltykit.engine.stores import _sql
 from loyaltykit.engine.stores._sql import Migration
 from loyaltykit.errors import StoreError
 
-__all__ = ["MIGRATIONS", "SQLiteStore", "SQLiteUnit"]
+__all__ = ["MIGRATIONS", "SQLitePipeline", "SQLiteStore", "SQLiteUnit"]
 
 Synchronous = Literal["full", "normal"]
 
@@ -706,6 +708,155 @@ class SQLiteUnit:
 
 
 # --------------------------------------------------------------------------------------------
+# pipelines: a unit's fsync overlapping the next unit's work
+# --------------------------------------------------------------------------------------------
+
+_SYNC_CHILD = """\
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+sync = getattr(os, "fdatasync", os.fsync)
+while True:
+    asked = os.read(0, 4096)
+    if not asked:
+        break
+    try:
+        sync(fd)
+        answer = b"."
+    except OSError as exc:
+        answer = b"%d;" % (exc.errno or 0)
+    os.write(1, answer * len(asked))
+"""
+"""The fsync helper process: one ``fdatasync`` of the WAL file per byte it reads, answered with
+``.`` (done) or ``<errno>;`` (failed). It exits when its stdin closes (the store closes it, or
+the parent died)."""
+
+
+class _Syncer:
+    """A helper process that fsyncs one connection's WAL file on request.
+
+    A process rather than a thread: a thread would need the GIL to *start* each fsync, and
+    while the caller runs Python it gets it only after the interpreter's switch interval
+    (5 ms), too late to overlap anything. The helper needs no GIL; asking is one ``write`` to a
+    pipe. ``fsync`` of any descriptor of a file flushes the file, so the helper's own
+    descriptor of the WAL makes the store's commits durable.
+    """
+
+    __slots__ = ("_asked", "_in", "_out", "_pipes", "_proc", "_where")
+
+    def __init__(self, wal: str, where: str) -> None:
+        self._where = where
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _SYNC_CHILD, wal],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+            close_fds=True,
+        )
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        if stdin is None or stdout is None:  # pragma: no cover - PIPE always gives both
+            raise OSError("the fsync helper process has no pipes")
+        self._pipes = (stdin, stdout)
+        self._in = stdin.fileno()
+        self._out = stdout.fileno()
+        self._asked = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether an fsync was asked for and not yet answered."""
+        return self._asked > 0
+
+    def ask(self) -> None:
+        """Start an fsync of everything written to the WAL so far; returns at once."""
+        try:
+            os.write(self._in, b"s")
+        except OSError as exc:
+            raise StoreError(
+                f"{self._where}: the fsync helper process is gone ({exc}); the last unit is "
+                "committed but not known to be durable: process its event again after a "
+                "restart (events are idempotent)"
+            ) from exc
+        self._asked += 1
+
+    def wait(self) -> None:
+        """Block until every fsync asked for is done; raise if one failed."""
+        failed = b""
+        while self._asked:
+            answer = os.read(self._out, 4096)
+            if not answer:
+                self._asked = 0
+                raise StoreError(
+                    f"{self._where}: the fsync helper process exited (code "
+                    f"{self._proc.poll()}); the last unit is committed but not known to be "
+                    "durable: process its event again after a restart (events are idempotent)"
+                )
+            self._asked -= answer.count(b".") + answer.count(b";")
+            failed += answer.replace(b".", b"")
+        if failed:
+            errno = failed.split(b";")[0].decode()
+            raise StoreError(
+                f"{self._where}: fsync of the write-ahead log failed (errno {errno}); the "
+                "last unit is committed but may not survive a power cut: check the disk, then "
+                "process its event again (events are idempotent)"
+            )
+
+    def close(self) -> None:
+        """Stop the helper (after the fsyncs in flight)."""
+        try:
+            if self._asked:
+                self.wait()
+        finally:
+            stdin, stdout = self._pipes
+            stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a hung fsync
+                self._proc.kill()
+                self._proc.wait()
+            stdout.close()
+
+
+class SQLitePipeline:
+    """What :meth:`SQLiteStore.pipeline` yields (a
+    :class:`~loyaltykit.engine.store.DurablePipeline`): callbacks to run once the units
+    committed so far are durable."""
+
+    __slots__ = ("_ready", "_syncer", "_waiting")
+
+    def __init__(self, syncer: _Syncer | None) -> None:
+        self._syncer = syncer
+        # callbacks of the unit whose fsync is in flight, and of units known durable
+        self._waiting: list[Callable[[], None]] = []
+        self._ready: list[Callable[[], None]] = []
+
+    def after_durable(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` from :meth:`run_durable` once every unit committed so far in this
+        pipeline is durable."""
+        if self._syncer is not None and self._syncer.busy:
+            self._waiting.append(callback)
+        else:
+            self._ready.append(callback)
+
+    def run_durable(self) -> None:
+        """Run the callbacks whose units are durable, in registration order."""
+        while self._ready:
+            ready, self._ready = self._ready, []
+            for callback in ready:
+                callback()
+
+    def _ask(self) -> None:
+        assert self._syncer is not None
+        self._syncer.ask()
+
+    def _settle(self) -> None:
+        """Wait until the unit in flight is durable (before the next commit, and at exit)."""
+        syncer = self._syncer
+        if syncer is not None and syncer.busy:
+            syncer.wait()
+            self._ready.extend(self._waiting)
+            self._waiting.clear()
+
+
+# --------------------------------------------------------------------------------------------
 # the store
 # --------------------------------------------------------------------------------------------
 
@@ -713,6 +864,8 @@ class SQLiteUnit:
 class _Local(threading.local):
     conn: sqlite3.Connection | None = None
     in_unit: bool = False
+    pipeline: SQLitePipeline | None = None
+    syncer: _Syncer | None = None
 
     def __init__(self) -> None:
         self.cache = _Cache()
@@ -767,6 +920,7 @@ class SQLiteStore:
         self._local = _Local()
         self._pid = os.getpid()
         self._conns: list[sqlite3.Connection] = []
+        self._syncers: list[_Syncer] = []
         self._conns_lock = threading.Lock()
         self._ready = False
         self._closed = False
@@ -802,6 +956,7 @@ class SQLiteStore:
             self._pid = os.getpid()
             self._local = _Local()
             self._conns = []
+            self._syncers = []
             self._conns_lock = threading.Lock()
         conn = self._local.conn
         if conn is None:
@@ -943,6 +1098,8 @@ class SQLiteStore:
         self._begin(conn)
         local.in_unit = True
         cache = local.cache
+        pipe = local.pipeline
+        changes = conn.total_changes
         try:
             try:
                 # under the write lock: has any other connection committed since we last looked?
@@ -952,6 +1109,10 @@ class SQLiteStore:
                     cache.version = version
                 unit = SQLiteUnit(conn, members, cache)
                 yield unit
+                wrote = conn.total_changes != changes
+                if pipe is not None and wrote:
+                    # at most one unit in flight: the previous one is durable before this commits
+                    pipe._settle()
             except sqlite3.Error as exc:
                 conn.execute("ROLLBACK")
                 raise StoreError(f"{self._where()}: {exc}; the unit was rolled back") from exc
@@ -968,8 +1129,74 @@ class SQLiteStore:
                     f"{self._where()}: commit failed ({exc}); the unit was rolled back"
                 ) from exc
             unit._publish()
+            if pipe is not None and wrote:
+                # committed (the connection runs synchronous=NORMAL in a pipeline): start its
+                # fsync, which runs while the caller goes on
+                pipe._ask()
         finally:
             local.in_unit = False
+
+    def _syncer(self) -> _Syncer:
+        local = self._local
+        syncer = local.syncer
+        if syncer is None:
+            syncer = local.syncer = _Syncer(f"{self._path}-wal", self._where())
+            with self._conns_lock:
+                self._syncers.append(syncer)
+        return syncer
+
+    @contextmanager
+    def pipeline(self) -> Iterator[SQLitePipeline]:
+        """Overlap each unit's fsync with the caller's work on the next unit (see
+        :class:`~loyaltykit.engine.store.PipelinedStore`); used by
+        :meth:`Engine.process_many <loyaltykit.engine.Engine.process_many>`.
+
+        With ``synchronous="full"``, the calling thread's connection commits with
+        ``synchronous=NORMAL`` inside the block, and a helper process fsyncs the WAL file after
+        each commit while the caller prepares the next unit. The next commit waits for that
+        fsync, so at most one unit is ever not yet durable, every unit still gets its own
+        fsync, and the block's exit waits for the last one. Callbacks given to
+        :meth:`SQLitePipeline.after_durable` run only once their units are durable.
+
+        The price: for the length of one fsync, *another* connection may read a unit that a
+        power cut could still undo (in the engine's terms: an event whose outcome has not been
+        returned yet; processing it again after a restart restores it). A crash of the process
+        alone loses nothing that was committed. With ``synchronous="normal"`` there is no fsync
+        to overlap and the block changes nothing.
+
+        :raises StoreError: inside a unit or another pipeline; or when an fsync failed (at the
+            next commit or at the block's exit): the unit in flight is committed but not known
+            to be durable.
+        """
+        conn = self._conn()
+        local = self._local
+        if local.in_unit or local.pipeline is not None:
+            raise StoreError(
+                f"{self._where()}: a pipeline cannot open inside a unit or another pipeline of "
+                "the same thread"
+            )
+        self._require_ready(conn)
+        syncer = None
+        if self._synchronous == "full" and os.path.exists(f"{self._path}-wal"):
+            try:
+                syncer = self._syncer()
+            except (OSError, ValueError, subprocess.SubprocessError):
+                syncer = None  # no helper process here: units stay fsynced at commit
+        pipe = SQLitePipeline(syncer)
+        if syncer is None:
+            yield pipe
+            return
+        conn.execute("PRAGMA synchronous=NORMAL")
+        local.pipeline = pipe
+        try:
+            yield pipe
+        finally:
+            local.pipeline = None
+            try:
+                pipe._settle()
+            finally:
+                if not self._closed:
+                    conn.execute("PRAGMA synchronous=FULL")
 
     # -- store-wide reads --
     def _read(self, key: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -1022,7 +1249,12 @@ class SQLiteStore:
         self._closed = True
         with self._conns_lock:
             conns, self._conns = self._conns, []
+            syncers, self._syncers = self._syncers, []
         if os.getpid() != self._pid:
             return
-        for conn in conns:
-            conn.close()
+        try:
+            for syncer in syncers:
+                syncer.close()
+        finally:
+            for conn in conns:
+                conn.close()

@@ -1,0 +1,396 @@
+"""SQLite pipelines: each event's fsync overlapping the next event's work (Engine.pipeline,
+Engine.process_many, SQLiteStore.pipeline)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loyaltykit import hookimpl
+from loyaltykit.engine import (
+    Adjust,
+    Engine,
+    Enroll,
+    Event,
+    Purchase,
+    Redeem,
+    Refund,
+    program_from_toml,
+)
+from loyaltykit.engine.memory import MemoryStore
+from loyaltykit.engine.store import PipelinedStore
+from loyaltykit.engine.stores import SQLiteStore
+from loyaltykit.engine.stores import sqlite as sqlite_module
+from loyaltykit.errors import InsufficientPointsError, StoreError
+from loyaltykit.plugins import PluginHost
+
+PROGRAM = """
+[program]
+name = "Pipeline Club"
+currency = "USD"
+
+[expiry]
+kind = "days_after_earn"
+days = 365
+
+[[earning]]
+name = "base"
+policy = "per_unit"
+points_per_unit = 1
+
+[[earning]]
+name = "welcome"
+policy = "welcome"
+points = 50
+
+[tiers]
+rule = "spend"
+window = "rolling"
+window_days = 365
+
+[[tiers.levels]]
+name = "green"
+threshold = 0
+
+[[tiers.levels]]
+name = "gold"
+threshold = 500
+"""
+
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def make_events(members: int, count: int, seed: int) -> list[Event]:
+    """Enrolments, then purchases, partial refunds, redemptions and adjustments that the
+    engine accepts (a lower bound of each member's points covers every spend)."""
+    rng = random.Random(seed)
+    out: list[Event] = []
+    low: dict[str, int] = {}
+    bought: dict[str, list[tuple[str, Decimal]]] = {}
+    for i in range(members):
+        mid = f"m{i}"
+        out.append(Enroll(event_id=f"enroll-{mid}", member_id=mid, occurred_at=T0))
+        low[mid] = 50
+        bought[mid] = []
+    for k in range(count):
+        at = T0 + dt.timedelta(hours=k + 1)
+        mid = f"m{rng.randrange(members)}"
+        roll = rng.random()
+        if roll < 0.1 and bought[mid]:
+            tx, left = bought[mid].pop()
+            part = (left / 2).quantize(Decimal("0.01"))
+            out.append(
+                Refund(
+                    event_id=f"e{k}",
+                    member_id=mid,
+                    occurred_at=at,
+                    transaction_id=f"r{k}",
+                    refund_of=tx,
+                    amount=part,
+                )
+            )
+            low[mid] -= int(part) + 2
+        elif roll < 0.25 and low[mid] >= 30:
+            points = rng.randrange(1, low[mid] // 3)
+            out.append(Redeem(event_id=f"e{k}", member_id=mid, occurred_at=at, points=points))
+            low[mid] -= points
+        elif roll < 0.3:
+            out.append(
+                Adjust(event_id=f"e{k}", member_id=mid, occurred_at=at, points=3, reason="x")
+            )
+            low[mid] += 3
+        else:
+            amount = Decimal(rng.randrange(100, 20000)) / 100
+            out.append(
+                Purchase(
+                    event_id=f"e{k}",
+                    member_id=mid,
+                    occurred_at=at,
+                    transaction_id=f"t{k}",
+                    amount=amount,
+                )
+            )
+            bought[mid].append((f"t{k}", amount))
+            low[mid] += int(amount) - 1
+    return out
+
+
+EVENTS = make_events(8, 120, seed=7)
+END = T0 + dt.timedelta(days=400)
+
+
+class Fired:
+    """Records each earn hook with whether its event was already durable and visible."""
+
+    def __init__(self, probe: SQLiteStore | None = None) -> None:
+        self.calls: list[str] = []
+        self.probe = probe
+        self.visible: list[bool] = []
+
+    @hookimpl
+    def loyaltykit_points_earned(self, member_id: str, entries: Any) -> None:
+        event_id = entries[0].event_id
+        self.calls.append(event_id)
+        if self.probe is not None:
+            self.visible.append(self.probe.get_event(event_id) is not None)
+
+
+def engine_on(store: Any, *plugins: object) -> Engine:
+    host = PluginHost(load_entrypoints=False, blocked=frozenset())
+    for i, plugin in enumerate(plugins):
+        host.register(plugin, name=f"p{i}")
+    return Engine(program_from_toml(PROGRAM, host=host), store, host=host)
+
+
+def ledger(store: Any, engine: Engine) -> dict[str, Any]:
+    return {
+        m: (
+            engine.balance(m, END).total,
+            [(e.id, e.kind, e.points) for e in store.entries(m)],
+            store.get_member(m),
+        )
+        for m in store.member_ids()
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = SQLiteStore(tmp_path / "ledger.db")
+    s.migrate()
+    yield s
+    s.close()
+
+
+def test_sqlite_store_is_a_pipelined_store_and_memory_store_is_not(store: SQLiteStore) -> None:
+    assert isinstance(store, PipelinedStore)
+    assert not isinstance(MemoryStore(), PipelinedStore)
+
+
+@pytest.mark.parametrize("synchronous", ["full", "normal"])
+def test_process_many_writes_what_a_loop_of_process_writes(
+    tmp_path: Path, synchronous: str
+) -> None:
+    reference = MemoryStore()
+    ref_engine = engine_on(reference)
+    expected = [ref_engine.process(e).to_dict() for e in EVENTS]
+    with SQLiteStore(tmp_path / "a.db", synchronous=synchronous) as piped:  # type: ignore[arg-type]
+        engine = engine_on(piped)
+        got = [o.to_dict() for o in engine.process_many(EVENTS)]
+        assert got == expected
+        assert ledger(piped, engine) == ledger(reference, ref_engine)
+        # processing them again replays every event and writes nothing
+        again = engine.process_many(EVENTS)
+        assert all(o.replayed for o in again)
+        assert ledger(piped, engine) == ledger(reference, ref_engine)
+
+
+def test_every_writing_event_gets_its_own_fsync_and_replays_none(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+    real_ask = sqlite_module._Syncer.ask
+
+    def ask(self: Any) -> None:
+        # at most one unit in flight: the previous fsync is answered before the next commit
+        assert not self.busy
+        asked.append(1)
+        real_ask(self)
+
+    monkeypatch.setattr(sqlite_module._Syncer, "ask", ask)
+    engine = engine_on(store)
+    engine.process_many(EVENTS)
+    assert len(asked) == len(EVENTS)
+    engine.process_many(EVENTS[:10])  # replays: read-only units, nothing to make durable
+    assert len(asked) == len(EVENTS)
+
+
+def test_a_pipeline_commits_with_synchronous_normal_and_restores_full(
+    store: SQLiteStore,
+) -> None:
+    conn = store._conn()
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    with store.pipeline():
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    with pytest.raises(RuntimeError), store.pipeline():
+        raise RuntimeError("boom")
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_hooks_fire_in_order_once_their_event_is_durable(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    probe = SQLiteStore(tmp_path / "ledger.db")
+    fired = Fired(probe)
+    engine = engine_on(store, fired)
+    reference = Fired()
+    engine_on(MemoryStore(), reference).process_many(EVENTS)
+    earning = reference.calls
+    asked: list[str] = []
+    real_ask = sqlite_module._Syncer.ask
+    current: list[str] = []
+
+    def ask(self: Any) -> None:
+        asked.append(current[-1])
+        real_ask(self)
+
+    early: list[str] = []
+
+    class Durable:
+        @hookimpl
+        def loyaltykit_points_earned(self, member_id: str, entries: Any) -> None:
+            # the fsync asked for this event has been answered when its hook fires
+            syncer = store._local.syncer
+            assert syncer is not None
+            answered = len(asked) - syncer._asked
+            if answered <= asked.index(entries[0].event_id):
+                early.append(entries[0].event_id)
+
+    engine._host.register(Durable(), name="durable")  # type: ignore[attr-defined]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sqlite_module._Syncer, "ask", ask)
+        with engine.pipeline() as pipe:
+            for event in EVENTS:
+                current.append(event.event_id)
+                pipe.process(event)
+    probe.close()
+    assert fired.calls == earning
+    assert all(fired.visible)
+    assert early == []
+
+
+def test_hooks_of_the_events_before_a_failure_fire_and_the_failing_event_writes_nothing(
+    store: SQLiteStore,
+) -> None:
+    fired = Fired()
+    engine = engine_on(store, fired)
+    good = [
+        Enroll(event_id="enrol", member_id="ann", occurred_at=T0),
+        Purchase(
+            event_id="buy",
+            member_id="ann",
+            occurred_at=T0 + dt.timedelta(hours=1),
+            transaction_id="t1",
+            amount=Decimal("20"),
+        ),
+    ]
+    too_much = Redeem(
+        event_id="greedy", member_id="ann", occurred_at=T0 + dt.timedelta(hours=2), points=10**6
+    )
+    after = Adjust(
+        event_id="after",
+        member_id="ann",
+        occurred_at=T0 + dt.timedelta(hours=3),
+        points=1,
+        reason="x",
+    )
+    with pytest.raises(InsufficientPointsError):
+        engine.process_many([*good, too_much, after])
+    assert fired.calls == ["enrol", "buy"]
+    assert store.get_event("buy") is not None
+    assert store.get_event("greedy") is None
+    assert store.get_event("after") is None
+    assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_a_dead_fsync_helper_stops_the_pipeline_with_a_clear_error(store: SQLiteStore) -> None:
+    engine = engine_on(store)
+
+    def run() -> None:
+        with engine.pipeline() as pipe:
+            pipe.process(EVENTS[0])
+            syncer = store._local.syncer
+            assert syncer is not None
+            syncer._proc.kill()
+            syncer._proc.wait()
+            pipe.process(EVENTS[1])
+
+    with pytest.raises(StoreError, match="fsync helper process"):
+        run()
+    # the first event is committed; the second was rolled back
+    assert store.get_event(EVENTS[0].event_id) is not None
+    assert store.get_event(EVENTS[1].event_id) is None
+
+
+def test_a_failed_fsync_is_reported_with_its_errno(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        sqlite_module,
+        "_SYNC_CHILD",
+        "import os\nwhile True:\n    n = len(os.read(0, 4096))\n    if not n: break\n"
+        "    os.write(1, b'5;' * n)\n",
+    )
+    with SQLiteStore(tmp_path / "x.db") as s:
+        s.migrate()
+        engine = engine_on(s)
+        with pytest.raises(StoreError, match=r"fsync of the write-ahead log failed \(errno 5\)"):
+            engine.process_many(EVENTS[:3])
+        # committed (the store does not hide it), but reported as not known durable
+        assert s.get_event(EVENTS[0].event_id) is not None
+
+
+def test_without_a_helper_process_units_stay_fsynced_at_commit(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module.sys, "executable", "/nonexistent/python")
+    fired = Fired()
+    engine = engine_on(store, fired)
+    engine.process_many(EVENTS[:20])
+    assert store._local.syncer is None
+    assert len(fired.calls) > 0
+    assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_a_synchronous_normal_store_has_nothing_to_overlap(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "n.db", synchronous="normal") as s:
+        s.migrate()
+        fired = Fired()
+        engine_on(s, fired).process_many(EVENTS[:20])
+        assert s._local.syncer is None
+        assert len(fired.calls) > 0
+
+
+def test_pipelines_do_not_nest_or_open_inside_a_unit(store: SQLiteStore) -> None:
+    with store.pipeline(), pytest.raises(StoreError, match="cannot open inside"):  # noqa: SIM117
+        with store.pipeline():
+            pass
+    with store.unit("ann"), pytest.raises(StoreError, match="cannot open inside"):  # noqa: SIM117
+        with store.pipeline():
+            pass
+
+
+def test_close_stops_the_helper_process(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "c.db")
+    s.migrate()
+    engine_on(s).process_many(EVENTS[:5])
+    syncer = s._local.syncer
+    assert syncer is not None
+    assert syncer._proc.poll() is None
+    s.close()
+    assert syncer._proc.poll() == 0
+
+
+def test_two_handles_on_one_file_interleaving_with_a_pipeline_stay_correct(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shared.db"
+    reference = MemoryStore()
+    ref_engine = engine_on(reference)
+    expected = [ref_engine.process(e).to_dict() for e in EVENTS]
+    with SQLiteStore(path) as a, SQLiteStore(path) as b:
+        a.migrate()
+        ea, eb = engine_on(a), engine_on(b)
+        got = []
+        with ea.pipeline() as pipe:
+            for i, event in enumerate(EVENTS):
+                # every third event goes through the other handle, in the middle of the pipeline
+                got.append((eb.process(event) if i % 3 == 2 else pipe.process(event)).to_dict())
+        assert got == expected
+        assert ledger(a, ea) == ledger(reference, ref_engine)
+        assert ledger(b, eb) == ledger(reference, ref_engine)
