@@ -23,7 +23,7 @@ from store_conformance import (
 
 from loyaltykit.engine import Activity, EventRecord, PurchaseRecord
 from loyaltykit.engine.memory import MemoryStore
-from loyaltykit.engine.store import LedgerStore
+from loyaltykit.engine.store import EventExistsError, LedgerStore
 from loyaltykit.engine.stores import SQLiteStore, _sql, open_store
 from loyaltykit.engine.stores import sqlite as sqlite_store_module
 from loyaltykit.errors import StoreError
@@ -199,7 +199,7 @@ def test_foreign_sqlite_database_keeps_its_tables(tmp_path: Path) -> None:
         raw.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total TEXT)")
         raw.execute("INSERT INTO orders (total) VALUES ('9.99')")
     store = open_store(path)
-    assert store.schema_version() == 2
+    assert store.schema_version() == 3
     store.close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("SELECT total FROM orders").fetchall() == [("9.99",)]
@@ -214,7 +214,7 @@ def test_open_store_dispatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.chdir(tmp_path)
     by_path = open_store(tmp_path / "a.db")
     assert isinstance(by_path, SQLiteStore)
-    assert by_path.schema_version() == 2
+    assert by_path.schema_version() == 3
     by_text = open_store(str(tmp_path / "b.db"), migrate=False)
     assert isinstance(by_text, SQLiteStore)
     assert by_text.schema_version() == 0
@@ -355,7 +355,7 @@ def _write_sample_v1(path: Path) -> None:
         conn.execute("COMMIT")
 
 
-def test_version_1_ledger_upgrades_to_version_2_unchanged(
+def test_version_1_ledger_upgrades_to_the_current_version_unchanged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A ledger written at schema version 1 reads back after the keyed-table upgrade exactly as
@@ -369,7 +369,7 @@ def test_version_1_ledger_upgrades_to_version_2_unchanged(
     _write_sample_v1(tmp_path / "old.db")
     upgraded = SQLiteStore(tmp_path / "old.db")
     upgraded.migrate()
-    assert upgraded.schema_version() == 2
+    assert upgraded.schema_version() == 3
     after = _read_sample(upgraded)
     fresh = SQLiteStore(tmp_path / "fresh.db")
     fresh.migrate()
@@ -383,6 +383,38 @@ def test_version_1_ledger_upgrades_to_version_2_unchanged(
     with upgraded.unit("m1") as u:
         u.append_entries([entry("x9", "m1")])
     assert [e.id for e in upgraded.entries("m1")][-1] == "x9"
+    upgraded.close()
+    fresh.close()
+
+
+def test_version_2_ledger_upgrades_to_version_3_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger written at schema version 2 (keyed events table) reads back after the events
+    table is rebuilt in append order exactly as the same rows written at version 3, and keeps
+    refusing a second event with a stored id."""
+    with monkeypatch.context() as m:
+        m.setattr(sqlite_store_module, "MIGRATIONS", sqlite_store_module.MIGRATIONS[:2])
+        old = SQLiteStore(tmp_path / "old.db")
+        old.migrate()
+        assert old.schema_version() == 2
+        _write_sample(old)
+        old.close()
+    upgraded = SQLiteStore(tmp_path / "old.db")
+    upgraded.migrate()
+    assert upgraded.schema_version() == 3
+    fresh = SQLiteStore(tmp_path / "fresh.db")
+    fresh.migrate()
+    _write_sample(fresh)
+    assert _read_sample(upgraded) == _read_sample(fresh)
+    with contextlib.closing(sqlite3.connect(tmp_path / "old.db")) as conn:
+        sql = conn.execute(
+            "SELECT sql FROM sqlite_schema WHERE name = 'loyaltykit_events'"
+        ).fetchone()[0]
+    assert "WITHOUT ROWID" not in sql
+    assert "UNIQUE" in sql
+    with pytest.raises(EventExistsError), upgraded.unit("m1") as u:
+        u.put_event(upgraded.get_event("e0"))  # type: ignore[arg-type]
     upgraded.close()
     fresh.close()
 
