@@ -41,20 +41,6 @@ class TestPostgresStore(StoreConformance):
         s.close()
 
 
-class TestPostgresStorePipelined(StoreConformance):
-    """The conformance suite with statements pipelined as for a server across a network (the
-    test server is usually on this machine, where they are sent one by one)."""
-
-    @pytest.fixture
-    def store(self, pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[LedgerStore]:
-        from loyaltykit.engine.stores import postgres
-
-        monkeypatch.setattr(postgres, "_loopback", lambda conn: False)
-        s = postgres.PostgresStore(pg_url(), schema=pg_schema)
-        yield s
-        s.close()
-
-
 class TestPostgresStoreOneHandlePerThread(StoreConformance):
     """The conformance suite with a store (and pool) per thread, as separate processes have."""
 
@@ -342,11 +328,9 @@ def _wait_for_lock_waiter(engine: Any, timeout_seconds: float = 30.0) -> None:
     raise AssertionError("no session ever waited for the lock")
 
 
-@pytest.mark.parametrize(
-    ("other_store", "pipelined"), [(False, False), (True, False), (True, True)]
-)
+@pytest.mark.parametrize("other_store", [False, True])
 def test_unit_that_waited_for_the_lock_reads_what_the_holder_committed(
-    pg_schema: str, other_store: bool, pipelined: bool, monkeypatch: pytest.MonkeyPatch
+    pg_schema: str, other_store: bool
 ) -> None:
     """The statement that locks the member reads the event and the open batches with its own
     snapshot, taken before it waited: after the wait it must read them again (the holder's
@@ -356,11 +340,8 @@ def test_unit_that_waited_for_the_lock_reads_what_the_holder_committed(
     from store_conformance import T0, batch, day, member
 
     from loyaltykit.engine import EventRecord
-    from loyaltykit.engine.stores import postgres
     from loyaltykit.engine.stores.postgres import PostgresStore
 
-    if pipelined:
-        monkeypatch.setattr(postgres, "_loopback", lambda conn: False)
     store = PostgresStore(pg_url(), schema=pg_schema)
     second = PostgresStore(pg_url(), schema=pg_schema) if other_store else store
     try:
@@ -525,20 +506,6 @@ def test_unit_of_several_members_reads_event_and_batches_after_locking(pg_schema
         store.close()
 
 
-def test_loopback_servers_are_recognised() -> None:
-    from types import SimpleNamespace
-
-    from loyaltykit.engine.stores.postgres import _loopback
-
-    def conn(host: str) -> Any:
-        return SimpleNamespace(info=SimpleNamespace(host=host))
-
-    for host in ("/var/run/postgresql", "localhost", "127.0.0.1", "127.1.2.3", "::1"):
-        assert _loopback(conn(host)), host
-    for host in ("db.internal", "10.0.0.5", "2001:db8::1"):
-        assert not _loopback(conn(host)), host
-
-
 def test_rolled_back_unit_keeps_the_prepared_statements(pg_schema: str) -> None:
     """psycopg forgets every prepared statement on ``Connection.rollback()``; the store rolls
     units back without that, so a refused event does not make the next units plan again."""
@@ -613,3 +580,170 @@ def test_open_batch_cache_starts_over_past_its_row_budget(
             assert cache.rows == sum(len(rows) for _, rows in cache.values()) <= 3
     finally:
         store.close()
+
+
+# --------------------------------------------------------------------------------------------
+# statements prepared per connection, arguments as literals
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reset", ["DEALLOCATE ALL", "DISCARD ALL"])
+def test_units_and_reads_survive_statements_dropped_behind_the_store(
+    pg_schema: str, reset: str
+) -> None:
+    """The store prepares its statements once per connection; when someone else using the
+    pooled connection drops them, the next unit (or read) prepares them again."""
+    import psycopg
+    import sqlalchemy as sa
+    from store_conformance import T0, entry
+
+    from loyaltykit.engine import EventRecord, PurchaseRecord
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    engine = sa.create_engine(
+        pg_url().replace("postgresql://", "postgresql+psycopg://", 1), pool_size=1, max_overflow=0
+    )
+    store = PostgresStore(engine, schema=pg_schema)
+
+    def drop_statements() -> None:
+        pooled = engine.raw_connection()
+        try:
+            raw = pooled.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            raw.autocommit = True
+            raw.execute(reset)
+            raw.autocommit = False
+        finally:
+            pooled.close()
+
+    def purchase(n: int) -> None:
+        with store.unit("m1") as u:
+            assert u.get_event(f"e{n}") is None
+            assert u.get_purchase(f"t{n}") is None
+            u.put_purchase(
+                PurchaseRecord(
+                    transaction_id=f"t{n}",
+                    member_id="m1",
+                    event_id=f"e{n}",
+                    occurred_at=T0,
+                    amount=Decimal("1.50"),
+                    currency="USD",
+                    points=1,
+                )
+            )
+            u.append_entries([entry(f"x{n}", points=1)])
+            u.put_event(
+                EventRecord(
+                    event_id=f"e{n}",
+                    member_id="m1",
+                    kind="purchase",
+                    fingerprint="f",
+                    outcome={},
+                    recorded_at=T0,
+                )
+            )
+
+    try:
+        store.migrate()
+        purchase(1)
+        drop_statements()
+        purchase(2)  # the unit's first statement finds them gone: all prepared again
+        drop_statements()
+        assert store.get_event("e2") is not None  # a read, likewise
+        drop_statements()
+        with store.unit("m1", "m2") as u:  # the locking statements of several members
+            assert u.get_event("e1") is not None
+            assert u.counter_add("c", 1, None)
+        purchase(3)
+        assert [e.id for e in store.entries("m1")] == ["x1", "x2", "x3"]
+    finally:
+        store.close()
+        engine.dispose()
+
+
+AWKWARD = ["o'brien", "back\\slash", "quote\\'mix", "$1 ; -- /* x", "e\\x27", "naïve ☃ 😀", ""]
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_text_with_quotes_and_backslashes_round_trips(pg_schema: str, text: str) -> None:
+    """Arguments travel as SQL literals: quotes, backslashes and the like come back as sent."""
+    from store_conformance import T0, batch, entry, member
+
+    from loyaltykit.engine import EventRecord
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    mid = f"m-{text}"
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        record = EventRecord(
+            event_id=f"e-{text}",
+            member_id=mid,
+            kind="k",
+            fingerprint=f"f-{text}",
+            outcome={"note": text},
+            recorded_at=T0,
+        )
+        with store.unit(mid) as u:
+            assert u.get_event(record.event_id) is None
+            u.save_member(member(mid, referred_by=text or None))
+            u.put_batches([batch(f"b-{text}", mid, transaction_id=f"t-{text}")])
+            u.append_entries([entry(f"x-{text}", mid, reason=text or None)])
+            assert u.counter_add(f"c-{text}", 2, None)
+            u.put_event(record)
+        with store.unit(mid) as u:  # the locking statement finds them
+            assert u.get_event(record.event_id) == record
+            assert u.counter_value(f"c-{text}") == 2
+            assert [b.id for b in u.transaction_batches(mid, f"t-{text}")] == [f"b-{text}"]
+        assert store.get_event(record.event_id) == record
+        state = store.get_member(mid)
+        assert state is not None
+        assert state.referred_by == (text or None)
+        assert [e.reason for e in store.entries(mid)] == [text or None]
+        assert mid in store.member_ids()
+    finally:
+        store.close()
+
+
+def test_text_with_nul_is_refused_and_nothing_is_written(pg_schema: str) -> None:
+    from store_conformance import entry
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        with pytest.raises(StoreError, match="NUL"), store.unit("m\x00") as u:
+            u.get_event("e")
+        # (rows travel as JSON, where the server refuses the escaped NUL)
+        with pytest.raises(StoreError, match="Unicode escape"), store.unit("m1") as u:
+            u.append_entries([entry("x\x00", "m1")])
+        with pytest.raises(StoreError, match="NUL"):
+            store.get_event("e\x00")
+        assert store.member_ids() == []
+        assert store.entries("m1") == []
+    finally:
+        store.close()
+
+
+def test_units_run_read_committed_whatever_the_engine_default(pg_schema: str) -> None:
+    import sqlalchemy as sa
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    engine = sa.create_engine(
+        pg_url().replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="SERIALIZABLE",
+        connect_args={"options": "-c default_transaction_isolation=serializable"},
+    )
+    store = PostgresStore(engine, schema=pg_schema)
+    try:
+        store.migrate()
+        with store.unit("m1") as u:
+            assert u.counter_add("c", 1, None)
+            session = u._s  # type: ignore[attr-defined]
+            (row,) = session.rows(session.run("SHOW transaction_isolation")[-1])
+            assert row == ("read committed",)
+    finally:
+        store.close()
+        engine.dispose()

@@ -4,9 +4,12 @@ Needs the ``postgres`` extra (``pip install 'loyaltykit[postgres]'``). Give it a
 :class:`sqlalchemy.engine.Engine` your application already has (with the psycopg 3 driver,
 ``postgresql+psycopg://``): the store borrows connections from that engine's pool and never
 disposes of it. SQLAlchemy manages the pool and the connections; migrations run through
-SQLAlchemy, while units and reads borrow the psycopg connection from the pool and drive it
-directly (statements, BEGIN, COMMIT, ROLLBACK), which costs a fraction of going through a
-SQLAlchemy connection for statements this short.
+SQLAlchemy, while units and reads borrow the psycopg connection from the pool and drive it at
+the libpq level, which costs a fraction of going through a SQLAlchemy connection or a psycopg
+cursor for statements this short: each statement is prepared once per connection (``PREPARE``)
+and run by ``EXECUTE`` with its arguments as literals, in the simple query protocol, where one
+message can carry several statements. A unit's ``BEGIN`` travels with its first statement and its
+writes with its ``COMMIT``: an event costs two round trips, three with a purchase lookup.
 
 Concurrency and durability, in short (``docs/howto/engine-stores.md`` has the long form):
 
@@ -37,7 +40,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from loyaltykit.core.ledger import EntryKind, LedgerEntry, TierChange
 from loyaltykit.engine._trusted import builder
@@ -60,6 +63,8 @@ from loyaltykit.errors import StoreError
 try:
     import psycopg
     import sqlalchemy as sa
+    from psycopg import generators as _generators
+    from psycopg.adapt import Transformer
     from sqlalchemy import exc as sa_exc
 except ImportError as _exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
@@ -84,6 +89,9 @@ never edit a released one."""
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
+_MIGRATION_KEYS = frozenset({"version", "add_version"})
+"""Templates run through SQLAlchemy (by migrations), never prepared."""
+
 _TXN_COUNTER = "txn:{}"
 """Name of the counter the engine keeps per refund transaction id (prefetched with purchases)."""
 
@@ -91,11 +99,46 @@ _DBErrors = (sa_exc.DBAPIError, psycopg.Error)
 """What a failing statement raises: through SQLAlchemy, or from the driver's cursor."""
 
 
-def _pyformat(sql: str) -> str:
-    """``:name`` placeholders as psycopg's ``%(name)s`` (the statements hold no other ``%``)."""
-    if "%" in sql:  # pragma: no cover - a programming error in the templates
+_PERCENT = re.compile(r"%s")
+
+
+class _Numbered:
+    """Replaces ``%s`` placeholders by ``$1``, ``$2`` ... in order (``re.sub`` callback)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, match: re.Match[str]) -> str:
+        self.count += 1
+        return f"${self.count}"
+
+
+class _Statement(NamedTuple):
+    """A statement the store prepares on each connection it uses."""
+
+    name: str
+    """Its name on the connection (from its text: stores of one schema share it)."""
+    prepare: str
+    """The ``PREPARE`` statement."""
+    params: tuple[str, ...]
+    """Names of its arguments, in order (empty for ``%s`` placeholders)."""
+
+
+def _prepared(sql: str) -> _Statement:
+    """``sql`` (with ``:name`` or ``$n`` placeholders) as a statement to prepare."""
+    params: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            params.append(name)
+        return f"${params.index(name) + 1}"
+
+    text = _NAMED.sub(number, sql)
+    if "%" in text:  # pragma: no cover - a programming error in the templates
         raise AssertionError(f"unexpected % in SQL template: {sql}")
-    return _NAMED.sub(r"%(\1)s", sql)
+    name = "lk_" + hashlib.sha256(text.encode()).hexdigest()[:24]
+    return _Statement(name, f"PREPARE {name} AS {text}", tuple(params))
 
 
 _BATCH_COLUMNS = (
@@ -198,9 +241,8 @@ _TEMPLATES = {
 }
 
 
-# The writes of a unit are buffered and sent at commit as ONE statement, in one pipeline with the
-# COMMIT: one round trip, and one statement for the driver to prepare and send instead of one
-# per kind of row. Each kind of row is a data-modifying CTE fed by one JSON parameter
+# The writes of a unit are buffered and sent at commit as ONE statement, in one message with the
+# COMMIT: one round trip, and one statement to prepare and send instead of one per kind of row. Each kind of row is a data-modifying CTE fed by one JSON parameter
 # (json_to_recordset with typed columns: timestamps and exact NUMERIC amounts travel as text).
 # Rows numbered by an identity column (entries, tier changes, activity) are inserted ORDER BY
 # their position in the unit, so the append order is kept. A row that must not be written aborts
@@ -266,9 +308,9 @@ _PARTS: dict[str, str] = {
 
 _WRITES: dict[str, str] = {
     # after a NOT NULL violation of member_id: who owns the ids the unit wrote
-    "batch_owners": "SELECT id, member_id FROM {batches} WHERE id = ANY(%s)",
+    "batch_owners": "SELECT id, member_id FROM {batches} WHERE id = ANY({{ids}})",
     "purchase_owners": "SELECT transaction_id, member_id FROM {purchases}"
-    " WHERE transaction_id = ANY(%s)",
+    " WHERE transaction_id = ANY({{ids}})",
 }
 
 
@@ -466,9 +508,7 @@ class PostgresUnit:
         "_activity",
         "_activity_rows",
         "_batches",
-        "_conn",
         "_counters",
-        "_cur",
         "_entries",
         "_entry_ids",
         "_events",
@@ -476,11 +516,11 @@ class PostgresUnit:
         "_locked",
         "_members",
         "_open",
-        "_pipelined",
         "_purchases",
-        "_q",
+        "_s",
         "_saved",
         "_states",
+        "_stmts",
         "_store",
         "_tiers",
         "_versions",
@@ -488,18 +528,11 @@ class PostgresUnit:
     )
 
     def __init__(
-        self,
-        store: PostgresStore,
-        cur: psycopg.Cursor[Any],
-        member_ids: tuple[str, ...],
-        pipelined: bool = True,
+        self, store: PostgresStore, session: _Session, member_ids: tuple[str, ...]
     ) -> None:
         self._store = store
-        # send BEGIN with the first statement and the writes with the COMMIT in pipelines
-        self._pipelined = pipelined
-        self._cur = cur
-        self._conn = cur.connection
-        self._q = store._sql
+        self._s = session
+        self._stmts = store._stmts
         self._members = member_ids
         self._locked = False
         # filled by _lock: each member's saved state (JSON text) and its row's version when
@@ -539,21 +572,52 @@ class PostgresUnit:
                 "open the unit with every member it writes"
             )
 
-    def _run(self, key: str, params: dict[str, Any]) -> psycopg.Cursor[Any]:
+    def _call(self, key: str, params: dict[str, Any]) -> str:
+        st = self._stmts[key]
+        return _call(st.name, [params[p] for p in st.params])
+
+    def _run(self, key: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of one of the store's statements, after the lock."""
         if not self._locked:
             self._lock(None)
-        return self._cur.execute(self._q[key], params)
+        return self._query(key, params)
+
+    def _query(self, key: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        # (the unit's first statement made sure the connection has them all prepared)
+        s = self._s
+        return s.rows(s.run(self._call(key, params))[-1])
 
     # -- locking --
+    def _begin(self, body: str) -> list[tuple[Any, ...]]:
+        """Begin the unit with ``body`` (its first statements) in one round trip, and return
+        the rows of the last. The store's statements are prepared first where the connection
+        lacks them; if they were deallocated behind the store's back (the first ``EXECUTE``
+        fails, before anything was locked or read), they are prepared again."""
+        s = self._s
+        store = self._store
+        for attempt in (1, 2):
+            preparing, names = store._preparing(s)
+            try:
+                # (PREPARE after BEGIN: before it, it would start the transaction, which could
+                # then no longer be given its isolation level)
+                return s.rows(s.run(_BEGIN + preparing + body, names)[-1])
+            except psycopg.errors.InvalidSqlStatementName:
+                if attempt == 2:
+                    raise
+                _rollback(s.conn)
+                s.forget()
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _lock(self, event_id: str | None) -> None:
         """Take the members' row locks (and read what comes with them); see _TEMPLATES."""
-        cur = self._cur
-        q = self._q
         members = self._members
         if len(members) > 1:
             params: dict[str, Any] = {"member_ids": list(members)}
-            cur.execute(q["insert_many"], params)
-            rows = cur.execute(q["lock_many"], params).fetchall()
+            # the missing rows inserted, then all locked in sorted order: two statements, so
+            # that no unit holds a lock while it waits for another unit's insert
+            rows = self._begin(
+                self._call("insert_many", params) + "; " + self._call("lock_many", params)
+            )
             if len(rows) != len(members):  # pragma: no cover - would be a PostgreSQL bug
                 raise StoreError(f"{self._store._where()}: could not lock members {members}")
             for row in rows:
@@ -564,10 +628,9 @@ class PostgresUnit:
             if event_id is not None:
                 # the event record and the open batches not cached, in one statement
                 missing = [m for m in members if m not in self._open]
-                found = cur.execute(
-                    q["event_and_open_batches"], {"event_id": event_id, "member_ids": missing}
-                ).fetchone()
-                assert found is not None  # the statement always returns one row
+                (found,) = self._query(
+                    "event_and_open_batches", {"event_id": event_id, "member_ids": missing}
+                )
                 opened: dict[str, list[Batch]] = {m: [] for m in missing}
                 for b in found[-1] or ():
                     opened[b[1]].append(_batch(_json_batch_row(b)))
@@ -579,29 +642,27 @@ class PostgresUnit:
         store = self._store
         cached_open = store._batch_cache.entry(member_id)
         cached_state = store._state_cache.entry(member_id)
-        params = {
-            "member_id": member_id,
-            "event_id": event_id,
-            "cached": cached_open[0],
-            "cached_state": cached_state[0],
-        }
-        if self._pipelined:
-            with self._conn.pipeline():  # the BEGIN psycopg sends first travels with it
-                cur.execute(q["lock_read_one"], params)
-        else:
-            cur.execute(q["lock_read_one"], params)
-        found = cur.fetchone()
-        assert found is not None  # the statement always returns one row
+        (found,) = self._begin(
+            self._call(
+                "lock_read_one",
+                {
+                    "member_id": member_id,
+                    "event_id": event_id,
+                    "cached": cached_open[0],
+                    "cached_state": cached_state[0],
+                },
+            )
+        )
         state, version, seen, inserted = found[0], found[1], found[2], found[3]
         if version is not None:
             fresh = version == seen
         elif inserted:
             version, fresh = 0, True  # a new row, ours: nobody wrote the member before
         else:
-            row = cur.execute(q["relock_one"], {"member_id": member_id}).fetchone()
-            if row is None:  # pragma: no cover - would be a PostgreSQL bug
+            rows = self._query("relock_one", {"member_id": member_id})
+            if not rows:  # pragma: no cover - would be a PostgreSQL bug
                 raise StoreError(f"{self._store._where()}: could not lock member {member_id!r}")
-            state, version, fresh = row[1], row[2], False
+            state, version, fresh = rows[0][1], rows[0][2], False
         self._versions[member_id] = version = int(version)
         self._locked = True
         # what the store cached under the locked version is current (the statement then sent
@@ -637,8 +698,8 @@ class PostgresUnit:
             self._lock(event_id)
         if event_id in self._found:
             return self._found.pop(event_id)
-        row = self._run("get_event", {"event_id": event_id}).fetchone()
-        return None if row is None else _event(row)
+        rows = self._run("get_event", {"event_id": event_id})
+        return _event(rows[0]) if rows else None
 
     def put_event(self, record: EventRecord) -> None:
         """See :meth:`StoreUnit.put_event <loyaltykit.engine.store.StoreUnit.put_event>`.
@@ -730,10 +791,9 @@ class PostgresUnit:
         # counter's value is then the one committed when the statement ran, as it would be a
         # moment later: a counter_add of the same name drops it.
         name = _TXN_COUNTER.format(transaction_id)
-        found = self._run(
+        (found,) = self._run(
             "purchase_and_counter", {"transaction_id": transaction_id, "name": name}
-        ).fetchone()
-        assert found is not None  # the statement always returns one row
+        )  # (always one row)
         self._counters[name] = 0 if found[-1] is None else int(found[-1])
         return None if found[0] is None else _purchase(found[:-1])
 
@@ -853,8 +913,8 @@ class PostgresUnit:
         """See :meth:`StoreUnit.counter_value <loyaltykit.engine.store.StoreUnit.counter_value>`."""
         if name in self._counters:
             return self._counters.pop(name)
-        row = self._run("counter_value", {"name": name}).fetchone()
-        return 0 if row is None else int(row[0])
+        rows = self._run("counter_value", {"name": name})
+        return int(rows[0][0]) if rows else 0
 
     def counter_add(self, name: str, amount: int, cap: int | None) -> bool:
         """See :meth:`StoreUnit.counter_add <loyaltykit.engine.store.StoreUnit.counter_add>`.
@@ -863,12 +923,11 @@ class PostgresUnit:
         take turns; a concurrent add is re-checked against the cap after it commits.
         """
         self._counters.pop(name, None)
-        result = self._run("counter_add", {"name": name, "amount": amount, "cap": cap})
-        return result.fetchone() is not None
+        return bool(self._run("counter_add", {"name": name, "amount": amount, "cap": cap}))
 
     # -- commit --
     def _flush(self) -> None:
-        """Send every buffered write as one statement, with the COMMIT, in one pipeline."""
+        """Send every buffered write as one statement, with the COMMIT, in one message."""
         if not self._locked:
             self._lock(None)
         keys: list[str] = []
@@ -1003,21 +1062,19 @@ class PostgresUnit:
                 ids = list(members)
                 params[:0] = (ids, [self._saved.get(m) for m in ids], ids)
             self._wrote = True
-        conn = self._conn
+        s = self._s
         if not keys:
-            conn.commit()
+            s.run("COMMIT")
             return
-        statement = self._store._write_statement(tuple(keys))
+        st = self._store._write_statement(tuple(keys))
+        # the write statement and the COMMIT in one message (one round trip); the statement is
+        # prepared in the same message the first time the connection runs it
+        first = st.name not in s.prepared
+        sql = _call(st.name, params) + "; COMMIT"
         try:
-            if self._pipelined:
-                with conn.pipeline():
-                    self._cur.execute(statement, params)
-                    conn.commit()
-            else:
-                self._cur.execute(statement, params)
-                conn.commit()
+            s.run(st.prepare + "; " + sql if first else sql, (st.name,) if first else ())
         except psycopg.errors.IntegrityError as exc:
-            _rollback(conn)
+            _rollback(s.conn)
             self._explain(exc)
             raise
 
@@ -1042,8 +1099,10 @@ class PostgresUnit:
                 query = "purchase_owners"
                 mine = {k: p.member_id for k, p in self._purchases.items()}
                 what = "transaction id"
-            rows = self._cur.execute(self._store._writes[query], (list(mine),)).fetchall()
-            _rollback(self._conn)
+            # (after the rollback: outside any transaction)
+            rows = self._s.rows(
+                self._s.run(self._store._writes[query].format(ids=_literal(list(mine))))[-1]
+            )
             for key, owner in rows:
                 if owner != mine[key]:
                     raise StoreError(
@@ -1056,24 +1115,107 @@ class PostgresUnit:
 # --------------------------------------------------------------------------------------------
 
 
-_READ_COMMITTED = psycopg.IsolationLevel.READ_COMMITTED
-_CURSOR = "loyaltykit.cursor"
-"""Key of the store's cursor in the info dict SQLAlchemy's pool keeps with each connection."""
+_SESSION = "loyaltykit.session"
+"""Key of the store's :class:`_Session` in the info dict SQLAlchemy's pool keeps with each
+connection."""
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _PIPELINE_OFF = psycopg.pq.PipelineStatus.OFF
 _COMMAND_OK = psycopg.pq.ExecStatus.COMMAND_OK
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED; "
+"""How every unit starts, in the string of its first statement (units run in READ COMMITTED
+whatever the connection's or the server's default)."""
 
 
-def _loopback(conn: psycopg.Connection[Any]) -> bool:
-    """Whether the server is on this machine (a Unix socket or a loopback address).
+def _literal(value: Any) -> str:
+    """``value`` as an SQL literal (text, integers, lists of text, aware datetimes, ``None``).
 
-    Statements that go together are then sent one after the other rather than in a psycopg
-    pipeline: over loopback a round trip costs less than psycopg's pipeline bookkeeping
-    (measured: BEGIN, a SELECT and a ROLLBACK take 68 us one by one, 108 us with the BEGIN and
-    the SELECT pipelined); over a network the pipeline saves a round trip each time.
+    Statements go to the server as text in the simple query protocol (several in one message),
+    so their arguments travel as literals. A string is quoted in the form the server reads the
+    same whatever its ``standard_conforming_strings``: plain quotes when it holds no backslash,
+    else an escape string with backslashes doubled.
     """
-    host = conn.info.host
-    return host.startswith("/") or host in ("localhost", "::1") or host.startswith("127.")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise psycopg.DataError(
+                f"PostgreSQL text fields cannot contain NUL (0x00) bytes: {value!r}"
+            )
+        if "\\" in value:
+            return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+        return "'" + value.replace("'", "''") + "'"
+    if value is None:
+        return "NULL"
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is list:
+        return "ARRAY[" + ",".join(map(_literal, value)) + "]::text[]"
+    if isinstance(value, dt.datetime):
+        return "'" + value.isoformat() + "'"
+    raise TypeError(f"no SQL literal for {value!r}")  # pragma: no cover - a programming error
+
+
+def _call(name: str, args: Iterable[Any]) -> str:
+    """``EXECUTE name(args ...)`` of a statement prepared under ``name``."""
+    text = ",".join(map(_literal, args))
+    return f"EXECUTE {name}({text})" if text else f"EXECUTE {name}"
+
+
+class _Session:
+    """What the store keeps with one pooled psycopg connection (in the pool's record of it).
+
+    The store drives the connection at the libpq level: statements go as text in the simple
+    query protocol, where one message may hold several (``BEGIN`` with the unit's first
+    statement, the write statement with ``COMMIT``: one round trip each), and each runs a
+    statement the store prepared on the connection (``PREPARE``/``EXECUTE``, planned once per
+    connection). Results are loaded by psycopg's loaders (:class:`psycopg.adapt.Transformer`).
+    """
+
+    __slots__ = ("conn", "encoding", "pgconn", "prepared", "ready", "transformer")
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.pgconn = conn.pgconn
+        self.encoding = conn.info.encoding
+        self.prepared: set[str] = set()
+        """Names of the statements prepared on the connection (by any store)."""
+        self.ready: set[str] = set()
+        """Stores (by the token of their statements) whose statements are all prepared."""
+        self.transformer = Transformer(conn)
+
+    def forget(self) -> None:
+        """The connection's prepared statements are gone (``DEALLOCATE ALL``, ``DISCARD ALL``
+        by someone else using the connection): prepare them again when next needed."""
+        self.prepared.clear()
+        self.ready.clear()
+
+    def run(self, sql: str, preparing: Sequence[str] = ()) -> list[psycopg.pq.abc.PGresult]:
+        """Send ``sql`` (one or more statements) and return the result of each.
+
+        ``preparing`` names the statements that the ``PREPARE`` statements of ``sql`` prepare,
+        in order: each one that succeeded is remembered as prepared. Raises the error of the
+        failing statement (the statements after it were not run).
+        """
+        pgconn = self.pgconn
+        pgconn.send_query(sql.encode(self.encoding))
+        # psycopg's own way to wait for the results: interruptible (Ctrl-C cancels the query)
+        results: list[psycopg.pq.abc.PGresult] = self.conn.wait(_generators.execute(pgconn))
+        if preparing:
+            names = iter(preparing)
+            for result in results:
+                if result.status == _COMMAND_OK and result.command_status == b"PREPARE":
+                    self.prepared.add(next(names))
+        for result in results:
+            status = result.status
+            if status != _TUPLES_OK and status != _COMMAND_OK:
+                raise psycopg.errors.error_from_result(result, encoding=self.encoding)
+        return results
+
+    def rows(self, result: psycopg.pq.abc.PGresult) -> list[tuple[Any, ...]]:
+        """The rows of ``result`` as tuples of Python values."""
+        transformer = self.transformer
+        transformer.set_pgresult(result)
+        return transformer.load_rows(0, result.ntuples, tuple)
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
@@ -1171,26 +1313,48 @@ class PostgresStore:
         prefix = f'"{schema}".' if schema else ""
         self._names = {name: f"{prefix}loyaltykit_{name}" for name in _sql.TABLES}
         self._q = {key: sa.text(t.format(**self._names)) for key, t in _TEMPLATES.items()}
-        self._sql = {key: _pyformat(t.format(**self._names)) for key, t in _TEMPLATES.items()}
         self._writes = {key: t.format(**self._names) for key, t in _WRITES.items()}
         self._parts = {key: t.format(**self._names) for key, t in _PARTS.items()}
+        # the statements units and reads run, prepared on each connection: name, PREPARE
+        # statement and the names of the arguments in their order
+        self._stmts: dict[str, _Statement] = {
+            key: _prepared(t.format(**self._names))
+            for key, t in _TEMPLATES.items()
+            if key not in _MIGRATION_KEYS
+        }
+        self._prepare_all = tuple(st.name for st in self._stmts.values())
+        self._token = hashlib.sha256(" ".join(self._prepare_all).encode()).hexdigest()
         # activity rows and open batches per member, with the member row's version they
         # belong to
         self._activity_cache: _MemberCache[_ActivityRow] = _MemberCache(_CACHE_MEMBERS, _CACHE_ROWS)
         self._batch_cache: _MemberCache[Batch] = _MemberCache(_CACHE_MEMBERS, _BATCH_ROWS)
         self._state_cache: _MemberCache[MemberState] = _MemberCache(_CACHE_MEMBERS, _CACHE_MEMBERS)
-        self._write_statements: dict[tuple[str, ...], str] = {}
+        self._write_statements: dict[tuple[str, ...], _Statement] = {}
         self._pid = os.getpid()
         self._ready = False
         self._closed = False
 
-    def _write_statement(self, keys: tuple[str, ...]) -> str:
+    def _write_statement(self, keys: tuple[str, ...]) -> _Statement:
         """The one statement that writes the given kinds of rows (built once per combination)."""
         found = self._write_statements.get(keys)
         if found is None:
-            found = "WITH " + ", ".join(self._parts[k] for k in keys) + " SELECT 1"
-            self._write_statements[keys] = found
+            text = "WITH " + ", ".join(self._parts[k] for k in keys) + " SELECT 1"
+            found = self._write_statements[keys] = _prepared(_PERCENT.sub(_Numbered(), text))
         return found
+
+    def _preparing(self, session: _Session) -> tuple[str, tuple[str, ...]]:
+        """The PREPARE statements (as text to send first) of this store's statements that the
+        session's connection lacks, with their names; none once they were all prepared."""
+        if self._token in session.ready:
+            return "", ()
+        missing = tuple(k for k, st in self._stmts.items() if st.name not in session.prepared)
+        if not missing:
+            session.ready.add(self._token)
+            return "", ()
+        return (
+            "".join(self._stmts[k].prepare + "; " for k in missing),
+            tuple(self._stmts[k].name for k in missing),
+        )
 
     @property
     def engine(self) -> sa.Engine:
@@ -1216,16 +1380,15 @@ class PostgresStore:
         return f"{where} (schema {self._schema})" if self._schema else where
 
     @contextmanager
-    def _connect(self, *, autocommit: bool = False) -> Iterator[sa.Connection]:
+    def _connect(self) -> Iterator[sa.Connection]:
         self._check_usable()
         try:
             conn = self._engine.connect()
-            # Units run in READ COMMITTED whatever the engine's default (one handed over with
-            # AUTOCOMMIT would otherwise make them non-atomic); single-statement store-wide
-            # reads run in autocommit, which saves the BEGIN and ROLLBACK round trips. Set on
-            # the connection (client-side only), as chained engine options do not override an
-            # engine's AUTOCOMMIT with psycopg.
-            conn.execution_options(isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED")
+            # Migrations run in READ COMMITTED whatever the engine's default (one handed over
+            # with AUTOCOMMIT would otherwise make them non-atomic). Set on the connection
+            # (client-side only), as chained engine options do not override an engine's
+            # AUTOCOMMIT with psycopg.
+            conn.execution_options(isolation_level="READ COMMITTED")
         except sa_exc.DBAPIError as exc:
             raise StoreError(
                 f"{self._where()}: cannot connect ({_first_line(exc)}); check the host, port, "
@@ -1326,37 +1489,33 @@ class PostgresStore:
     @contextmanager
     def _unit(self, members: tuple[str, ...]) -> Iterator[StoreUnit]:
         self._require_ready()
-        with self._raw(autocommit=False) as (cur, pipelined):
-            raw = cur.connection
-            unit = PostgresUnit(self, cur, members, pipelined)
+        with self._session() as session:
+            unit = PostgresUnit(self, session, members)
             try:
                 yield unit
                 unit._flush()
             except _DBErrors as exc:
-                _rollback(raw)
+                _rollback(session.conn)
                 raise StoreError(
                     f"{self._where()}: {_first_line(exc)}; the unit was rolled back"
                 ) from exc
             except BaseException:
-                _rollback(raw)
+                _rollback(session.conn)
                 raise
             unit._publish()
 
     @contextmanager
-    def _raw(self, *, autocommit: bool) -> Iterator[tuple[psycopg.Cursor[Any], bool]]:
-        """A cursor on a psycopg connection from the engine's pool, in READ COMMITTED (units) or
-        autocommit (single-statement reads, which saves the BEGIN and ROLLBACK round trips); the
-        connection is handed back as it came. The cursor is made once per connection and kept
-        with it (in the pool's record of the connection): a new cursor per statement costs more
-        than a third of what psycopg spends on a short statement. It asks for results in
-        binary, which psycopg loads with less work than text (about 10% less CPU and wall time
-        for the unit's first statement). With it comes whether
-        statements that go together should be pipelined (see :func:`_loopback`).
+    def _session(self) -> Iterator[_Session]:
+        """A psycopg connection from the engine's pool, with what the store keeps with it (see
+        :class:`_Session`: made once per connection, kept in the pool's record of it); the
+        connection is handed back as it came.
 
         The store drives it directly: no SQLAlchemy connection is built around it, which costs
-        more than the statements of a short unit. Whatever the engine's default (one handed
-        over with AUTOCOMMIT would otherwise make units non-atomic), the connection gets the
-        store's settings for the time it is borrowed, and its own back when returned.
+        more than the statements of a short unit, and no psycopg cursor, whose bookkeeping
+        costs about as much as the round trip of a short statement over loopback. Its settings
+        stay as they are: units begin with their own ``BEGIN ISOLATION LEVEL READ COMMITTED``
+        (and are atomic even on an engine set to autocommit), and reads are single statements
+        outside any transaction.
         """
         self._check_usable()
         try:
@@ -1368,25 +1527,14 @@ class PostgresStore:
             ) from exc
         conn = pooled.driver_connection
         assert isinstance(conn, psycopg.Connection)
-        was = (conn.autocommit, conn.isolation_level)
         try:
-            if was[0] is not autocommit:
-                conn.autocommit = autocommit
-            if was[1] is not _READ_COMMITTED:
-                conn.isolation_level = _READ_COMMITTED
-            kept = pooled.info.get(_CURSOR)
-            if kept is None or kept[0].connection is not conn:
-                kept = pooled.info[_CURSOR] = (conn.cursor(binary=True), not _loopback(conn))
-            yield kept
+            session = pooled.info.get(_SESSION)
+            if session is None or session.conn is not conn:
+                session = pooled.info[_SESSION] = _Session(conn)
+            yield session
         finally:
-            if conn.closed or conn.broken:
-                pooled.invalidate()
-            elif conn.info.transaction_status == _IDLE:
-                if conn.autocommit is not was[0]:
-                    conn.autocommit = was[0]
-                if conn.isolation_level is not was[1]:
-                    conn.isolation_level = was[1]
-            else:  # pragma: no cover - every path ends its transaction
+            # (a unit always ends its transaction)
+            if conn.closed or conn.broken or conn.info.transaction_status != _IDLE:
                 pooled.invalidate()
             pooled.close()
 
@@ -1401,13 +1549,24 @@ class PostgresStore:
 
     # -- store-wide reads --
     def _read(self, key: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        # one statement, committed data: autocommit saves the BEGIN and ROLLBACK round trips
+        # one statement outside a transaction: it sees committed data, and saves the BEGIN and
+        # ROLLBACK round trips
         self._require_ready("read")
-        with self._raw(autocommit=True) as (cur, _):
+        st = self._stmts[key]
+        with self._session() as session:
             try:
-                return cur.execute(self._sql[key], params).fetchall()
+                for attempt in (1, 2):
+                    preparing, names = self._preparing(session)
+                    try:
+                        sql = preparing + _call(st.name, [params[p] for p in st.params])
+                        return session.rows(session.run(sql, names)[-1])
+                    except psycopg.errors.InvalidSqlStatementName:
+                        if attempt == 2:
+                            raise
+                        session.forget()  # deallocated behind our back: prepare again
             except _DBErrors as exc:
                 raise StoreError(f"{self._where()}: read failed ({_first_line(exc)})") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def member_ids(self) -> list[str]:
         """Ids of all members with a saved state, sorted."""
