@@ -315,6 +315,11 @@ def test_a_dead_fsync_helper_stops_the_pipeline_with_a_clear_error(store: SQLite
     # the first event is committed; the second was rolled back
     assert store.get_event(EVENTS[0].event_id) is not None
     assert store.get_event(EVENTS[1].event_id) is None
+    # the next pipeline starts a new helper and goes on
+    dead = store._local.syncer
+    engine.process_many(EVENTS[:10])
+    assert store._local.syncer is not dead
+    assert store.get_event(EVENTS[9].event_id) is not None
 
 
 def test_a_failed_fsync_is_reported_with_its_errno(
@@ -363,6 +368,8 @@ def test_pipelines_do_not_nest_or_open_inside_a_unit(store: SQLiteStore) -> None
     with store.unit("ann"), pytest.raises(StoreError, match="cannot open inside"):  # noqa: SIM117
         with store.pipeline():
             pass
+    with store.pipeline(), pytest.raises(StoreError, match="cannot run inside"):
+        store.migrate()
 
 
 def test_close_stops_the_helper_process(tmp_path: Path) -> None:

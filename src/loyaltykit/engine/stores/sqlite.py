@@ -760,7 +760,7 @@ class _Syncer:
     descriptor of the WAL makes the store's commits durable.
     """
 
-    __slots__ = ("_asked", "_in", "_out", "_pipes", "_proc", "_where")
+    __slots__ = ("_alive", "_asked", "_in", "_out", "_pipes", "_proc", "_where")
 
     def __init__(self, wal: str, where: str) -> None:
         self._where = where
@@ -778,17 +778,24 @@ class _Syncer:
         self._in = stdin.fileno()
         self._out = stdout.fileno()
         self._asked = 0
+        self._alive = True
 
     @property
     def busy(self) -> bool:
         """Whether an fsync was asked for and not yet answered."""
         return self._asked > 0
 
+    @property
+    def alive(self) -> bool:
+        """Whether the helper can take requests: running, and no fsync of it failed."""
+        return self._alive and self._proc.poll() is None
+
     def ask(self) -> None:
         """Start an fsync of everything written to the WAL so far; returns at once."""
         try:
             os.write(self._in, b"s")
         except OSError as exc:
+            self._alive = False
             raise StoreError(
                 f"{self._where}: the fsync helper process is gone ({exc}); the last unit is "
                 "committed but not known to be durable: process its event again after a "
@@ -803,6 +810,7 @@ class _Syncer:
             answer = os.read(self._out, 4096)
             if not answer:
                 self._asked = 0
+                self._alive = False
                 raise StoreError(
                     f"{self._where}: the fsync helper process exited (code "
                     f"{self._proc.poll()}); the last unit is committed but not known to be "
@@ -811,6 +819,7 @@ class _Syncer:
             self._asked -= answer.count(b".") + answer.count(b";")
             failed += answer.replace(b".", b"")
         if failed:
+            self._alive = False
             errno = failed.split(b";")[0].decode()
             raise StoreError(
                 f"{self._where}: fsync of the write-ahead log failed (errno {errno}); the "
@@ -821,7 +830,7 @@ class _Syncer:
     def close(self) -> None:
         """Stop the helper (after the fsyncs in flight)."""
         try:
-            if self._asked:
+            if self._asked and self._alive:
                 self.wait()
         finally:
             stdin, stdout = self._pipes
@@ -1065,8 +1074,8 @@ class SQLiteStore:
         migrations = MIGRATIONS
         _sql.check_migrations(migrations)
         conn = self._conn()
-        if self._local.in_unit:
-            raise StoreError(f"{self._where()}: migrate() cannot run inside a unit")
+        if self._local.in_unit or self._local.pipeline is not None:
+            raise StoreError(f"{self._where()}: migrate() cannot run inside a unit or a pipeline")
         self._begin(conn)
         try:
             conn.execute(_sql.VERSION_TABLE_DDL["sqlite"].format(**_NAMES))
@@ -1158,6 +1167,13 @@ class SQLiteStore:
     def _syncer(self) -> _Syncer:
         local = self._local
         syncer = local.syncer
+        if syncer is not None and not syncer.alive:
+            # a helper that died (or failed an fsync) is replaced by a new one
+            with self._conns_lock:
+                if syncer in self._syncers:
+                    self._syncers.remove(syncer)
+            syncer.close()
+            syncer = local.syncer = None
         if syncer is None:
             syncer = local.syncer = _Syncer(f"{self._path}-wal", self._where())
             with self._conns_lock:
