@@ -341,6 +341,21 @@ class StoreConformance:
             assert not u.counter_add("stock:r1", 1, 5)
             assert u.counter_value("free") == 1000
 
+    def test_refund_counter_read_with_a_purchase_follows_adds(self, ready: LedgerStore) -> None:
+        # the SQL stores read the engine's "txn:<id>" counter along with the purchase lookup
+        with ready.unit("m1") as u:
+            assert u.get_purchase("tx9") is None
+            assert u.counter_add("txn:tx9", 1, 1)
+            assert u.counter_value("txn:tx9") == 1
+            assert not u.counter_add("txn:tx9", 1, 1)
+        with ready.unit("m1") as u:
+            assert u.get_purchase("tx9") is None
+            assert u.counter_value("txn:tx9") == 1
+            assert u.counter_value("txn:tx9") == 1
+        with ready.unit("m2") as u:
+            assert u.get_purchase("tx10") is None
+            assert u.counter_value("txn:tx10") == 0
+
     def test_instants_compare_across_time_zones(self, ready: LedgerStore) -> None:
         paris = dt.timezone(dt.timedelta(hours=2))
         tokyo = dt.timezone(dt.timedelta(hours=9))

@@ -67,6 +67,9 @@ __all__ = ["MIGRATIONS", "SQLitePipeline", "SQLiteStore", "SQLiteUnit"]
 
 Synchronous = Literal["full", "normal"]
 
+_TXN_COUNTER = "txn:{}"
+"""Name of the counter the engine keeps per refund transaction id (read with purchases)."""
+
 _NAMES = {name: f"loyaltykit_{name}" for name in _sql.TABLES}
 
 
@@ -203,8 +206,11 @@ _Q = {
     "update_batch": _sql_text(
         "UPDATE {batches} SET remaining = ?, expires_at = ? WHERE member_id = ? AND id = ?"
     ),
-    "get_purchase": _sql_text(
-        f"SELECT {_PURCHASE_COLUMNS} FROM {{purchases}} WHERE transaction_id = ?"
+    "purchase_and_counter": _sql_text(
+        "SELECT "
+        + ", ".join(f"p.{c.strip()}" for c in _PURCHASE_COLUMNS.split(","))
+        + ", (SELECT value FROM {counters} WHERE name = ?2)"
+        " FROM (SELECT 1) LEFT JOIN {purchases} AS p ON p.transaction_id = ?1"
     ),
     "put_purchase": _sql_text(
         f"INSERT INTO {{purchases}} ({_PURCHASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -405,7 +411,16 @@ class SQLiteUnit:
     the cache only when the unit commits.
     """
 
-    __slots__ = ("_activity", "_cache", "_conn", "_members", "_open", "_stale", "_state")
+    __slots__ = (
+        "_activity",
+        "_cache",
+        "_conn",
+        "_counters",
+        "_members",
+        "_open",
+        "_stale",
+        "_state",
+    )
 
     def __init__(
         self, conn: sqlite3.Connection, member_ids: tuple[str, ...], cache: _Cache
@@ -419,6 +434,8 @@ class SQLiteUnit:
         self._activity: dict[str, tuple[_ActivityRow, ...]] = {}
         # members whose open batches / activity this unit changed without knowing them all
         self._stale: set[str] = set()
+        # counter values read along with a purchase (see get_purchase)
+        self._counters: dict[str, int] = {}
 
     @property
     def member_ids(self) -> tuple[str, ...]:
@@ -575,9 +592,16 @@ class SQLiteUnit:
 
     # -- purchases --
     def get_purchase(self, transaction_id: str) -> PurchaseRecord | None:
-        """See :meth:`StoreUnit.get_purchase <loyaltykit.engine.store.StoreUnit.get_purchase>`."""
-        row = self._conn.execute(_Q["get_purchase"], (transaction_id,)).fetchone()
-        return None if row is None else _purchase(row)
+        """See :meth:`StoreUnit.get_purchase <loyaltykit.engine.store.StoreUnit.get_purchase>`.
+
+        The engine follows the purchase lookup with one of the counter that marks the
+        transaction id as used by a refund; both are read by one statement, and the counter's
+        value is kept for that :meth:`counter_value` (a :meth:`counter_add` of it drops it).
+        """
+        name = _TXN_COUNTER.format(transaction_id)
+        row = self._conn.execute(_Q["purchase_and_counter"], (transaction_id, name)).fetchone()
+        self._counters[name] = 0 if row[-1] is None else int(row[-1])
+        return None if row[0] is None else _purchase(row)
 
     def put_purchase(self, record: PurchaseRecord) -> None:
         """See :meth:`StoreUnit.put_purchase <loyaltykit.engine.store.StoreUnit.put_purchase>`."""
@@ -716,11 +740,14 @@ class SQLiteUnit:
     # -- counters --
     def counter_value(self, name: str) -> int:
         """See :meth:`StoreUnit.counter_value <loyaltykit.engine.store.StoreUnit.counter_value>`."""
+        if name in self._counters:
+            return self._counters.pop(name)
         row = self._conn.execute(_Q["counter_value"], (name,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def counter_add(self, name: str, amount: int, cap: int | None) -> bool:
         """See :meth:`StoreUnit.counter_add <loyaltykit.engine.store.StoreUnit.counter_add>`."""
+        self._counters.pop(name, None)
         self._conn.execute(_Q["counter_zero"], (name,))
         cur = self._conn.execute(_Q["counter_add"], (amount, name, cap))
         return cur.rowcount == 1
