@@ -747,3 +747,42 @@ def test_units_run_read_committed_whatever_the_engine_default(pg_schema: str) ->
     finally:
         store.close()
         engine.dispose()
+
+
+def test_a_new_members_unit_takes_two_round_trips(pg_schema: str) -> None:
+    """The unit that creates a member's row knows the member has no activity yet; a known
+    member's activity is cached: neither reads it. BEGIN travels with the locking statement,
+    the writes with COMMIT."""
+    from store_conformance import day
+
+    from loyaltykit.engine import Activity
+    from loyaltykit.engine.stores import postgres
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    sent: list[str] = []
+    run = postgres._Session.run
+
+    def counting(self: Any, sql: str, preparing: Any = ()) -> Any:
+        sent.append(sql)
+        return run(self, sql, preparing)
+
+    try:
+        store.migrate()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(postgres._Session, "run", counting)
+            for n in range(2):
+                sent.clear()
+                with store.unit("new") as u:
+                    assert u.get_event(f"e{n}") is None
+                    assert u.activity_totals("new", day(0), day(9)).visits == n
+                    u.append_activity(
+                        Activity(member_id="new", event_id=f"e{n}", occurred_at=day(1), visits=1)
+                    )
+                assert len(sent) == 2, sent
+                assert sent[0].startswith("BEGIN")
+                assert sent[1].endswith("COMMIT")
+        with store.unit("new") as u:
+            assert u.activity_totals("new", day(0), day(9)).visits == 2
+    finally:
+        store.close()

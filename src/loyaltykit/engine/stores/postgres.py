@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json.encoder as json_encoder
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from decimal import Decimal
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -96,21 +97,30 @@ _TXN_COUNTER = "txn:{}"
 """Name of the counter the engine keeps per refund transaction id (prefetched with purchases)."""
 
 _DBErrors = (sa_exc.DBAPIError, psycopg.Error)
+
+
+def _make_dumps() -> Callable[[Any], str]:
+    """:func:`loyaltykit.engine.stores._sql.dumps` with its C encoder made once:
+    ``JSONEncoder.encode`` makes a new one per call, which costs as much as encoding a row."""
+    make = getattr(json_encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return _sql.dumps
+    # the settings of _sql's encoder; no check for cycles (the values are built by the store)
+    encode = make(
+        None, _sql._json_default, json_encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+_dumps = _make_dumps()
+"""JSON text of the rows a unit writes (and of the values they hold as JSON text)."""
+
+
 """What a failing statement raises: through SQLAlchemy, or from the driver's cursor."""
-
-
-_PERCENT = re.compile(r"%s")
-
-
-class _Numbered:
-    """Replaces ``%s`` placeholders by ``$1``, ``$2`` ... in order (``re.sub`` callback)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, match: re.Match[str]) -> str:
-        self.count += 1
-        return f"${self.count}"
 
 
 class _Statement(NamedTuple):
@@ -242,69 +252,133 @@ _TEMPLATES = {
 
 
 # The writes of a unit are buffered and sent at commit as ONE statement, in one message with the
-# COMMIT: one round trip, and one statement to prepare and send instead of one per kind of row. Each kind of row is a data-modifying CTE fed by one JSON parameter
-# (json_to_recordset with typed columns: timestamps and exact NUMERIC amounts travel as text).
-# Rows numbered by an identity column (entries, tier changes, activity) are inserted ORDER BY
-# their position in the unit, so the append order is kept. A row that must not be written aborts
-# the statement and the COMMIT with it: a duplicate event or entry id violates the primary or
-# unique key, and a batch or purchase id of another member sets ``member_id`` to NULL (the NOT
-# NULL constraint fails). The store then rolls back and names the offending key.
-_PART_COLUMNS: dict[str, str] = {
-    "ev": "event_id text, member_id text, kind text, fingerprint text, outcome text,"
-    " recorded_at timestamptz",
-    "bt": "id text, member_id text, event_id text, transaction_id text, source text,"
-    " points bigint, remaining bigint, earned_at timestamptz, pending_until timestamptz,"
-    " expires_at timestamptz",
-    "pu": "transaction_id text, member_id text, event_id text, occurred_at timestamptz,"
-    " amount numeric, currency text, points bigint, refunded_amount numeric,"
-    " reversed_points bigint",
-    "en": "n bigint, id text, member_id text, event_id text, kind text, points bigint,"
-    " occurred_at timestamptz, batch_id text, pending_until timestamptz,"
-    " expires_at timestamptz, reason text, meta text",
-    "tc": "n bigint, member_id text, event_id text, from_tier text, to_tier text,"
-    " occurred_at timestamptz, reason text",
-    "ac": "n bigint, member_id text, event_id text, occurred_at timestamptz, spend numeric,"
-    " points bigint, visits bigint",
+# COMMIT: one round trip, and one statement to prepare and send instead of one per kind of row.
+# Its arguments are the member rows' new states and ONE jsonb document holding, for each kind of
+# row the unit writes, a JSON array of rows, each row a JSON array of its column values (times
+# as ISO text, exact NUMERIC amounts as text), which a data-modifying CTE per kind inserts. One
+# document is encoded once by the client and parsed once by the server, and arrays carry no
+# column names. Rows numbered by an identity column (entries, tier changes, activity) are
+# inserted ORDER BY their position in the unit, so the append order is kept. A row that must
+# not be written aborts the statement and the COMMIT with it: a duplicate event or entry id
+# violates the primary or unique key, and a batch or purchase id of another member sets
+# ``member_id`` to NULL (the NOT NULL constraint fails). The store then rolls back and names the
+# offending key.
+_PART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "ev": (
+        "event_id text",
+        "member_id text",
+        "kind text",
+        "fingerprint text",
+        "outcome text",
+        "recorded_at timestamptz",
+    ),
+    "bt": (
+        "id text",
+        "member_id text",
+        "event_id text",
+        "transaction_id text",
+        "source text",
+        "points bigint",
+        "remaining bigint",
+        "earned_at timestamptz",
+        "pending_until timestamptz",
+        "expires_at timestamptz",
+    ),
+    "pu": (
+        "transaction_id text",
+        "member_id text",
+        "event_id text",
+        "occurred_at timestamptz",
+        "amount numeric",
+        "currency text",
+        "points bigint",
+        "refunded_amount numeric",
+        "reversed_points bigint",
+    ),
+    "en": (
+        "id text",
+        "member_id text",
+        "event_id text",
+        "kind text",
+        "points bigint",
+        "occurred_at timestamptz",
+        "batch_id text",
+        "pending_until timestamptz",
+        "expires_at timestamptz",
+        "reason text",
+        "meta text",
+    ),
+    "tc": (
+        "member_id text",
+        "event_id text",
+        "from_tier text",
+        "to_tier text",
+        "occurred_at timestamptz",
+        "reason text",
+    ),
+    "ac": (
+        "member_id text",
+        "event_id text",
+        "occurred_at timestamptz",
+        "spend numeric",
+        "points bigint",
+        "visits bigint",
+    ),
 }
-"""Columns of each kind of row as the write statement reads them from its JSON parameter."""
+"""Columns of each kind of row, in the order of the values of a row in the write document."""
+
+_ORDERED = frozenset({"en", "tc", "ac"})
+"""Kinds of rows numbered by an identity column: inserted in the order of the unit."""
 
 
 def _rows(key: str) -> str:
-    return f"json_to_recordset(%s::json) AS u({_PART_COLUMNS[key]})"
+    """``SELECT`` of the rows of kind ``key`` from the write document (``{doc}``, the rows of
+    this kind at ``{at}``)."""
+    values = ", ".join(
+        f"CAST(r.x->>{i} AS {column.split()[1]})" for i, column in enumerate(_PART_COLUMNS[key])
+    )
+    if key in _ORDERED:
+        return (
+            f"SELECT {values} FROM jsonb_array_elements({{doc}}->{{at}})"
+            " WITH ORDINALITY AS r(x, n) ORDER BY r.n"
+        )
+    return f"SELECT {values} FROM jsonb_array_elements({{doc}}->{{at}}) AS r(x)"
+
+
+_MEMBER_PARTS: dict[str, str] = {
+    # every locked member's row: its new state (if saved) and the next version; by its key for
+    # a unit of one member, else from arrays (the key condition keeps the plan on the index)
+    "ms": "ms AS (UPDATE {members} SET state = COALESCE(CAST($1 AS text), state),"
+    " version = version + 1 WHERE member_id = $2)",
+    "msn": "ms AS (UPDATE {members} AS m SET state = COALESCE(u.state, m.state),"
+    " version = m.version + 1 FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]))"
+    " AS u(member_id, state) WHERE m.member_id = u.member_id"
+    " AND m.member_id = ANY(CAST($1 AS text[])))",
+}
+"""The first part of the write statement: the member rows ($1 and $2; the document is $3)."""
+
+
+def _names(key: str) -> str:
+    return ", ".join(column.split()[0] for column in _PART_COLUMNS[key])
 
 
 _PARTS: dict[str, str] = {
-    "ev": f"ev AS (INSERT INTO {{events}} ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS}"
-    f" FROM {_rows('ev')})",
-    # every locked member's row: its new state (if saved) and the next version
-    # every locked member's row: its new state (if saved) and the next version; by its key for
-    # a unit of one member, else from arrays (the key condition keeps the plan on the index)
-    "ms": "ms AS (UPDATE {members} SET state = COALESCE(CAST(%s AS text), state),"
-    " version = version + 1 WHERE member_id = %s)",
-    "msn": "ms AS (UPDATE {members} AS m SET state = COALESCE(u.state, m.state),"
-    " version = m.version + 1 FROM unnest(CAST(%s AS text[]), CAST(%s AS text[]))"
-    " AS u(member_id, state) WHERE m.member_id = u.member_id"
-    " AND m.member_id = ANY(CAST(%s AS text[])))",
-    "bt": f"bt AS (INSERT INTO {{batches}} AS b ({_BATCH_COLUMNS}) SELECT {_BATCH_COLUMNS}"
-    f" FROM {_rows('bt')}"
+    "ev": f"ev AS (INSERT INTO {{events}} ({_names('ev')}) {_rows('ev')})",
+    "bt": f"bt AS (INSERT INTO {{batches}} AS b ({_names('bt')}) {_rows('bt')}"
     " ON CONFLICT (id) DO UPDATE SET remaining = EXCLUDED.remaining,"
     " expires_at = EXCLUDED.expires_at,"
     " member_id = CASE WHEN b.member_id = EXCLUDED.member_id THEN b.member_id END)",
-    "pu": f"pu AS (INSERT INTO {{purchases}} AS p ({_PURCHASE_COLUMNS})"
-    f" SELECT {_PURCHASE_COLUMNS} FROM {_rows('pu')}"
+    "pu": f"pu AS (INSERT INTO {{purchases}} AS p ({_names('pu')}) {_rows('pu')}"
     " ON CONFLICT (transaction_id) DO UPDATE SET"
     " refunded_amount = EXCLUDED.refunded_amount,"
     " reversed_points = EXCLUDED.reversed_points,"
     " member_id = CASE WHEN p.member_id = EXCLUDED.member_id THEN p.member_id END)",
-    "en": f"en AS (INSERT INTO {{entries}} ({_ENTRY_COLUMNS}) SELECT {_ENTRY_COLUMNS}"
-    f" FROM {_rows('en')} ORDER BY n)",
-    "tc": f"tc AS (INSERT INTO {{tier_changes}} ({_TIER_COLUMNS}) SELECT {_TIER_COLUMNS}"
-    f" FROM {_rows('tc')} ORDER BY n)",
-    "ac": "ac AS (INSERT INTO {activity} (member_id, event_id, occurred_at, spend, points,"
-    " visits) SELECT member_id, event_id, occurred_at, spend, points, visits"
-    f" FROM {_rows('ac')} ORDER BY n)",
+    "en": f"en AS (INSERT INTO {{entries}} ({_names('en')}) {_rows('en')})",
+    "tc": f"tc AS (INSERT INTO {{tier_changes}} ({_names('tc')}) {_rows('tc')})",
+    "ac": f"ac AS (INSERT INTO {{activity}} ({_names('ac')}) {_rows('ac')})",
 }
-"""The parts of the one write statement of a unit, in the order they are written."""
+"""The parts of the one write statement of a unit after the member rows, in the order they are
+written (``{doc}`` and ``{at}`` filled in per statement, then the table names)."""
 
 _WRITES: dict[str, str] = {
     # after a NOT NULL violation of member_id: who owns the ids the unit wrote
@@ -658,6 +732,9 @@ class PostgresUnit:
             fresh = version == seen
         elif inserted:
             version, fresh = 0, True  # a new row, ours: nobody wrote the member before
+            # nor any activity of the member: only units holding the member's lock write it,
+            # and the row exists before the first of them locks it (members are never deleted)
+            self._activity_rows[member_id] = ()
         else:
             rows = self._query("relock_one", {"member_id": member_id})
             if not rows:  # pragma: no cover - would be a PostgreSQL bug
@@ -727,7 +804,7 @@ class PostgresUnit:
     def save_member(self, state: MemberState) -> None:
         """See :meth:`StoreUnit.save_member <loyaltykit.engine.store.StoreUnit.save_member>`."""
         self._check(state.member_id)
-        self._saved[state.member_id] = _sql.dumps(state.to_dict())
+        self._saved[state.member_id] = _dumps(state.to_dict())
         self._states[state.member_id] = state
 
     # -- batches --
@@ -931,141 +1008,112 @@ class PostgresUnit:
         if not self._locked:
             self._lock(None)
         keys: list[str] = []
-        params: list[Any] = []
-        encode = _sql.dumps
+        doc: list[list[list[Any]]] = []
         if self._events:
             keys.append("ev")
-            params.append(
-                encode(
+            doc.append(
+                [
                     [
-                        {
-                            "event_id": r.event_id,
-                            "member_id": r.member_id,
-                            "kind": r.kind,
-                            "fingerprint": r.fingerprint,
-                            "outcome": _sql.dumps(r.outcome),
-                            "recorded_at": r.recorded_at,
-                        }
-                        for r in self._events.values()
+                        r.event_id,
+                        r.member_id,
+                        r.kind,
+                        r.fingerprint,
+                        _dumps(r.outcome),
+                        r.recorded_at,
                     ]
-                )
+                    for r in self._events.values()
+                ]
             )
         if self._batches:
             keys.append("bt")
-            params.append(
-                encode(
+            doc.append(
+                [
                     [
-                        {
-                            "id": b.id,
-                            "member_id": b.member_id,
-                            "event_id": b.event_id,
-                            "transaction_id": b.transaction_id,
-                            "source": b.source,
-                            "points": b.points,
-                            "remaining": b.remaining,
-                            "earned_at": b.earned_at,
-                            "pending_until": b.pending_until,
-                            "expires_at": b.expires_at,
-                        }
-                        for b in self._batches.values()
+                        b.id,
+                        b.member_id,
+                        b.event_id,
+                        b.transaction_id,
+                        b.source,
+                        b.points,
+                        b.remaining,
+                        b.earned_at,
+                        b.pending_until,
+                        b.expires_at,
                     ]
-                )
+                    for b in self._batches.values()
+                ]
             )
         if self._purchases:
             keys.append("pu")
-            params.append(
-                encode(
+            doc.append(
+                [
                     [
-                        {
-                            "transaction_id": p.transaction_id,
-                            "member_id": p.member_id,
-                            "event_id": p.event_id,
-                            "occurred_at": p.occurred_at,
-                            "amount": p.amount,
-                            "currency": p.currency,
-                            "points": p.points,
-                            "refunded_amount": p.refunded_amount,
-                            "reversed_points": p.reversed_points,
-                        }
-                        for p in self._purchases.values()
+                        p.transaction_id,
+                        p.member_id,
+                        p.event_id,
+                        p.occurred_at,
+                        p.amount,
+                        p.currency,
+                        p.points,
+                        p.refunded_amount,
+                        p.reversed_points,
                     ]
-                )
+                    for p in self._purchases.values()
+                ]
             )
         if self._entries:
-            dumps = _sql.dumps
             keys.append("en")
-            params.append(
-                encode(
+            doc.append(
+                [
                     [
-                        {
-                            "n": n,
-                            "id": e.id,
-                            "member_id": e.member_id,
-                            "event_id": e.event_id,
-                            "kind": e.kind.value,
-                            "points": e.points,
-                            "occurred_at": e.occurred_at,
-                            "batch_id": e.batch_id,
-                            "pending_until": e.pending_until,
-                            "expires_at": e.expires_at,
-                            "reason": e.reason,
-                            "meta": dumps(e.meta) if e.meta else "{}",
-                        }
-                        for n, e in enumerate(self._entries)
+                        e.id,
+                        e.member_id,
+                        e.event_id,
+                        e.kind.value,
+                        e.points,
+                        e.occurred_at,
+                        e.batch_id,
+                        e.pending_until,
+                        e.expires_at,
+                        e.reason,
+                        _dumps(e.meta) if e.meta else "{}",
                     ]
-                )
+                    for e in self._entries
+                ]
             )
         if self._tiers:
             keys.append("tc")
-            params.append(
-                encode(
-                    [
-                        {
-                            "n": n,
-                            "member_id": c.member_id,
-                            "event_id": c.event_id,
-                            "from_tier": c.from_tier,
-                            "to_tier": c.to_tier,
-                            "occurred_at": c.occurred_at,
-                            "reason": c.reason,
-                        }
-                        for n, c in enumerate(self._tiers)
-                    ]
-                )
+            doc.append(
+                [
+                    [c.member_id, c.event_id, c.from_tier, c.to_tier, c.occurred_at, c.reason]
+                    for c in self._tiers
+                ]
             )
         if self._activity:
             keys.append("ac")
-            params.append(
-                encode(
-                    [
-                        {
-                            "n": n,
-                            "member_id": a.member_id,
-                            "event_id": a.event_id,
-                            "occurred_at": a.occurred_at,
-                            "spend": a.spend,
-                            "points": a.points,
-                            "visits": a.visits,
-                        }
-                        for n, a in enumerate(self._activity)
-                    ]
-                )
+            doc.append(
+                [
+                    [a.member_id, a.event_id, a.occurred_at, a.spend, a.points, a.visits]
+                    for a in self._activity
+                ]
             )
-        if keys or self._saved:
-            # every locked member's row moves to its next version (and takes its saved state)
-            members = self._members
-            if len(members) == 1:
-                keys.insert(0, "ms")
-                params[:0] = (self._saved.get(members[0]), members[0])
-            else:
-                keys.insert(0, "msn")
-                ids = list(members)
-                params[:0] = (ids, [self._saved.get(m) for m in ids], ids)
-            self._wrote = True
         s = self._s
-        if not keys:
+        if not keys and not self._saved:
             s.run("COMMIT")
             return
+        # every locked member's row moves to its next version (and takes its saved state)
+        members = self._members
+        params: list[Any]
+        if len(members) == 1:
+            keys.insert(0, "ms")
+            params = [self._saved.get(members[0]), members[0]]
+        else:
+            keys.insert(0, "msn")
+            ids = list(members)
+            params = [ids, [self._saved.get(m) for m in ids]]
+        if doc:
+            params.append(_dumps(doc))
+        self._wrote = True
         st = self._store._write_statement(tuple(keys))
         # the write statement and the COMMIT in one message (one round trip); the statement is
         # prepared in the same message the first time the connection runs it
@@ -1314,7 +1362,11 @@ class PostgresStore:
         self._names = {name: f"{prefix}loyaltykit_{name}" for name in _sql.TABLES}
         self._q = {key: sa.text(t.format(**self._names)) for key, t in _TEMPLATES.items()}
         self._writes = {key: t.format(**self._names) for key, t in _WRITES.items()}
-        self._parts = {key: t.format(**self._names) for key, t in _PARTS.items()}
+        # (the document's placeholders stay for _write_statement)
+        self._parts = {
+            key: t.format(**self._names, doc="{doc}", at="{at}") for key, t in _PARTS.items()
+        }
+        self._member_parts = {key: t.format(**self._names) for key, t in _MEMBER_PARTS.items()}
         # the statements units and reads run, prepared on each connection: name, PREPARE
         # statement and the names of the arguments in their order
         self._stmts: dict[str, _Statement] = {
@@ -1335,11 +1387,14 @@ class PostgresStore:
         self._closed = False
 
     def _write_statement(self, keys: tuple[str, ...]) -> _Statement:
-        """The one statement that writes the given kinds of rows (built once per combination)."""
+        """The one statement that writes the member rows (``keys[0]``: one member or several)
+        and the given kinds of rows (built once per combination)."""
         found = self._write_statements.get(keys)
         if found is None:
-            text = "WITH " + ", ".join(self._parts[k] for k in keys) + " SELECT 1"
-            found = self._write_statements[keys] = _prepared(_PERCENT.sub(_Numbered(), text))
+            parts = [self._member_parts[keys[0]]]
+            parts += [self._parts[k].format(doc="$3::jsonb", at=i) for i, k in enumerate(keys[1:])]
+            found = _prepared("WITH " + ", ".join(parts) + " SELECT 1")
+            self._write_statements[keys] = found
         return found
 
     def _preparing(self, session: _Session) -> tuple[str, tuple[str, ...]]:
