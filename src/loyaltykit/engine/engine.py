@@ -808,17 +808,18 @@ class Engine:
 
         ``with engine.pipeline() as pipe:`` then ``pipe.process(event)`` for each event. Every
         event is still its own transaction and made durable on its own, but on a store that
-        can pipeline (:class:`~loyaltykit.engine.store.PipelinedStore`, such as
-        :class:`~loyaltykit.engine.stores.SQLiteStore` with ``synchronous="full"``) an event's
-        fsync runs while the engine applies the next one: the next commit waits for it, and the
-        block's exit waits for the last one. On other stores ``pipe.process`` is
-        :meth:`process`.
+        can pipeline (:class:`~loyaltykit.engine.store.PipelinedStore`: the SQLite store with
+        ``synchronous="full"`` overlaps each event's fsync, the PostgreSQL store each event's
+        ``COMMIT``) that last step runs while the engine applies the next event: the next
+        commit waits for it, and the block's exit waits for the last one. On other stores
+        ``pipe.process`` is :meth:`process`.
 
         What changes against a loop of :meth:`process`:
 
-        * an outcome returned by ``pipe.process`` is committed, but durable only once the next
-          event commits or the block exits (a crash of the process loses nothing committed; a
-          power cut may lose that one event, which processing it again restores);
+        * an outcome returned by ``pipe.process`` is durable only once the next event commits
+          or the block exits (on SQLite it is committed already: a crash of the process loses
+          nothing, a power cut may lose that one event; on PostgreSQL its ``COMMIT`` is on its
+          way); processing an event again after a failure restores it;
         * an event's hooks fire once it is durable, so possibly after the next event was
           applied; all have fired when the block exits, also when it exits by an exception
           (except for an event whose fsync failed).

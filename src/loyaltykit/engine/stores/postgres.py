@@ -26,6 +26,10 @@ Concurrency and durability, in short (``docs/howto/engine-stores.md`` has the lo
   ``UPDATE ... SET value = value + :amount WHERE value + :amount <= :cap``.
 * A committed unit is as durable as the server makes it: with PostgreSQL's defaults
   (``fsync=on``, ``synchronous_commit=on``) the commit returns after the WAL reached the disk.
+* :meth:`PostgresStore.pipeline` overlaps each unit's ``COMMIT`` (the server's WAL flush and
+  the round trip) with the caller's work on the next unit, on another pooled connection
+  (:meth:`Engine.process_many <loyaltykit.engine.Engine.process_many>` and the ``ingest``
+  command use it); at most one unit is in flight.
 * Everything lives in tables named ``loyaltykit_*``, in the connection's default schema or in
   the ``schema`` you name (created by :meth:`PostgresStore.migrate`).
 """
@@ -73,7 +77,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the installed extra
         "pip install 'loyaltykit[postgres]'"
     ) from _exc
 
-__all__ = ["MIGRATIONS", "PostgresStore", "PostgresUnit"]
+__all__ = ["MIGRATIONS", "PostgresPipeline", "PostgresStore", "PostgresUnit"]
 
 MIGRATIONS: tuple[Migration, ...] = (
     *_sql.MIGRATIONS,
@@ -545,6 +549,12 @@ class _MemberCache(Generic[_Row]):
             self._entries[member_id] = (version, rows)
             self.rows += len(rows)
 
+    def clear(self) -> None:
+        """Forget every member's rows."""
+        with self._lock:
+            self._entries.clear()
+            self.rows = 0
+
     def drop(self, member_id: str) -> None:
         """Forget the member's rows."""
         with self._lock:
@@ -587,9 +597,11 @@ class PostgresUnit:
         "_entry_ids",
         "_events",
         "_found",
+        "_in_flight",
         "_locked",
         "_members",
         "_open",
+        "_pipe",
         "_purchases",
         "_s",
         "_saved",
@@ -602,10 +614,16 @@ class PostgresUnit:
     )
 
     def __init__(
-        self, store: PostgresStore, session: _Session, member_ids: tuple[str, ...]
+        self,
+        store: PostgresStore,
+        session: _Session,
+        member_ids: tuple[str, ...],
+        pipe: PostgresPipeline | None = None,
     ) -> None:
         self._store = store
         self._s = session
+        self._pipe = pipe
+        self._in_flight = False
         self._stmts = store._stmts
         self._members = member_ids
         self._locked = False
@@ -1116,15 +1134,24 @@ class PostgresUnit:
         self._wrote = True
         st = self._store._write_statement(tuple(keys))
         # the write statement and the COMMIT in one message (one round trip); the statement is
-        # prepared in the same message the first time the connection runs it
+        # prepared in the same message the first time the connection runs it. In a pipeline
+        # the COMMIT goes on its own, and the unit returns without waiting for it (see
+        # PostgresStore.pipeline): the write statement's result still comes first, so that
+        # conflicts are raised here, by this unit.
+        pipe = self._pipe
         first = st.name not in s.prepared
-        sql = _call(st.name, params) + "; COMMIT"
+        sql = _call(st.name, params) if pipe is not None else _call(st.name, params) + "; COMMIT"
         try:
             s.run(st.prepare + "; " + sql if first else sql, (st.name,) if first else ())
         except psycopg.errors.IntegrityError as exc:
             _rollback(s.conn)
             self._explain(exc)
             raise
+        if pipe is not None:
+            # at most one unit in flight: the previous one is durable before this one commits
+            pipe._settle()
+            s.send("COMMIT")
+            self._in_flight = True
 
     def _explain(self, exc: psycopg.errors.IntegrityError) -> None:
         """Turn the violation that aborted the commit into the error the protocol names."""
@@ -1156,6 +1183,66 @@ class PostgresUnit:
                     raise StoreError(
                         f"{what} {key!r} already belongs to another member than {mine[key]!r}"
                     ) from exc
+
+
+class PostgresPipeline:
+    """What :meth:`PostgresStore.pipeline` yields (a
+    :class:`~loyaltykit.engine.store.DurablePipeline`): callbacks to run once the units
+    committed so far are durable, and the unit whose ``COMMIT`` is on its way."""
+
+    __slots__ = ("_flight", "_ready", "_store", "_waiting")
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._flight: tuple[Any, _Session] | None = None
+        # callbacks of the unit in flight, and of units whose COMMIT was answered
+        self._waiting: list[Callable[[], None]] = []
+        self._ready: list[Callable[[], None]] = []
+
+    def after_durable(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` from :meth:`run_durable` once every unit committed so far in this
+        pipeline is durable."""
+        (self._waiting if self._flight is not None else self._ready).append(callback)
+
+    def run_durable(self) -> None:
+        """Run the callbacks whose units are durable, in registration order."""
+        while self._ready:
+            ready, self._ready = self._ready, []
+            for callback in ready:
+                callback()
+
+    def _hold(self, pooled: Any, session: _Session) -> None:
+        self._flight = (pooled, session)
+
+    def _settle(self) -> None:
+        """Wait for the answer to the ``COMMIT`` in flight, then hand its connection back."""
+        flight = self._flight
+        if flight is None:
+            return
+        self._flight = None
+        pooled, session = flight
+        store = self._store
+        try:
+            session.finish()
+        except BaseException as exc:
+            # committed or not: nobody knows; what the unit put in the caches may be wrong
+            store._forget_cached()
+            self._waiting.clear()
+            if isinstance(exc, _DBErrors):
+                raise StoreError(
+                    f"{store._where()}: the COMMIT of the last unit failed ({_first_line(exc)}); "
+                    "it may or may not be committed: process its event again (events are "
+                    "idempotent)"
+                ) from exc
+            raise
+        finally:
+            store._release(pooled, session.conn)
+        self._ready.extend(self._waiting)
+        self._waiting.clear()
+
+
+class _Local(threading.local):
+    pipeline: PostgresPipeline | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1244,15 +1331,27 @@ class _Session:
         in order: each one that succeeded is remembered as prepared. Raises the error of the
         failing statement (the statements after it were not run).
         """
-        pgconn = self.pgconn
-        pgconn.send_query(sql.encode(self.encoding))
-        # psycopg's own way to wait for the results: interruptible (Ctrl-C cancels the query)
-        results: list[psycopg.pq.abc.PGresult] = self.conn.wait(_generators.execute(pgconn))
+        self.send(sql)
+        results = self.finish()
         if preparing:
             names = iter(preparing)
             for result in results:
                 if result.status == _COMMAND_OK and result.command_status == b"PREPARE":
                     self.prepared.add(next(names))
+        for result in results:
+            status = result.status
+            if status != _TUPLES_OK and status != _COMMAND_OK:
+                raise psycopg.errors.error_from_result(result, encoding=self.encoding)
+        return results
+
+    def send(self, sql: str) -> None:
+        """Send ``sql`` without waiting for its results (see :meth:`finish`)."""
+        self.pgconn.send_query(sql.encode(self.encoding))
+
+    def finish(self) -> list[psycopg.pq.abc.PGresult]:
+        """Wait for the results of what :meth:`send` sent; raise the error of a failed one."""
+        # psycopg's own way to wait for the results: interruptible (Ctrl-C cancels the query)
+        results: list[psycopg.pq.abc.PGresult] = self.conn.wait(_generators.execute(self.pgconn))
         for result in results:
             status = result.status
             if status != _TUPLES_OK and status != _COMMAND_OK:
@@ -1385,6 +1484,7 @@ class PostgresStore:
         self._pid = os.getpid()
         self._ready = False
         self._closed = False
+        self._local = _Local()
 
     def _write_statement(self, keys: tuple[str, ...]) -> _Statement:
         """The one statement that writes the member rows (``keys[0]``: one member or several)
@@ -1544,8 +1644,10 @@ class PostgresStore:
     @contextmanager
     def _unit(self, members: tuple[str, ...]) -> Iterator[StoreUnit]:
         self._require_ready()
-        with self._session() as session:
-            unit = PostgresUnit(self, session, members)
+        pipe = self._local.pipeline
+        pooled, session = self._acquire()
+        unit = PostgresUnit(self, session, members, pipe)
+        try:
             try:
                 yield unit
                 unit._flush()
@@ -1558,20 +1660,15 @@ class PostgresStore:
                 _rollback(session.conn)
                 raise
             unit._publish()
+        finally:
+            if unit._in_flight and pipe is not None:
+                # its COMMIT is on the way: the pipeline hands the connection back once answered
+                pipe._hold(pooled, session)
+            else:
+                self._release(pooled, session.conn)
 
-    @contextmanager
-    def _session(self) -> Iterator[_Session]:
-        """A psycopg connection from the engine's pool, with what the store keeps with it (see
-        :class:`_Session`: made once per connection, kept in the pool's record of it); the
-        connection is handed back as it came.
-
-        The store drives it directly: no SQLAlchemy connection is built around it, which costs
-        more than the statements of a short unit, and no psycopg cursor, whose bookkeeping
-        costs about as much as the round trip of a short statement over loopback. Its settings
-        stay as they are: units begin with their own ``BEGIN ISOLATION LEVEL READ COMMITTED``
-        (and are atomic even on an engine set to autocommit), and reads are single statements
-        outside any transaction.
-        """
+    def _acquire(self) -> tuple[Any, _Session]:
+        """A pooled connection and its :class:`_Session` (see :meth:`_session`)."""
         self._check_usable()
         try:
             pooled = self._engine.raw_connection()
@@ -1586,12 +1683,79 @@ class PostgresStore:
             session = pooled.info.get(_SESSION)
             if session is None or session.conn is not conn:
                 session = pooled.info[_SESSION] = _Session(conn)
+        except BaseException:
+            pooled.close()
+            raise
+        return pooled, session
+
+    @staticmethod
+    def _release(pooled: Any, conn: psycopg.Connection[Any]) -> None:
+        """Hand a connection back to the pool (dropped if it is not idle: a unit always ends
+        its transaction)."""
+        if conn.closed or conn.broken or conn.info.transaction_status != _IDLE:
+            pooled.invalidate()
+        pooled.close()
+
+    def _forget_cached(self) -> None:
+        """Drop everything cached about members (after a unit whose fate is unknown)."""
+        self._activity_cache.clear()
+        self._batch_cache.clear()
+        self._state_cache.clear()
+
+    @contextmanager
+    def pipeline(self) -> Iterator[PostgresPipeline]:
+        """Overlap each unit's ``COMMIT`` with the caller's work on the next unit (see
+        :class:`~loyaltykit.engine.store.PipelinedStore`); used by
+        :meth:`Engine.process_many <loyaltykit.engine.Engine.process_many>`.
+
+        Inside the block a unit sends its writes and waits for them (so conflicts are raised
+        by the unit that caused them, as outside), then sends its ``COMMIT`` and returns
+        without waiting for the answer, which carries the server's WAL flush. The next unit
+        runs on another pooled connection; its own ``COMMIT`` waits for that answer first, so
+        at most one unit is ever in flight, and the block's exit waits for the last one.
+        Reads of the store in the block (:meth:`get_event`, :meth:`get_member` ...) wait for
+        it too, so they see every unit of the block. Callbacks given to
+        :meth:`PostgresPipeline.after_durable` run once their unit's ``COMMIT`` has been
+        answered.
+
+        :raises StoreError: inside a unit or another pipeline of the same thread; or when the
+            ``COMMIT`` in flight failed (at the next commit, read or the block's exit): that
+            unit's fate is unknown (the server may have committed it before the connection
+            broke), so process its event again (events are idempotent).
+        """
+        self._require_ready()
+        local = self._local
+        if local.pipeline is not None:
+            raise StoreError(
+                f"{self._where()}: a pipeline cannot open inside another pipeline of the same "
+                "thread"
+            )
+        pipe = PostgresPipeline(self)
+        local.pipeline = pipe
+        try:
+            yield pipe
+        finally:
+            local.pipeline = None
+            pipe._settle()
+
+    @contextmanager
+    def _session(self) -> Iterator[_Session]:
+        """A psycopg connection from the engine's pool, with what the store keeps with it (see
+        :class:`_Session`: made once per connection, kept in the pool's record of it); the
+        connection is handed back as it came.
+
+        The store drives it directly: no SQLAlchemy connection is built around it, which costs
+        more than the statements of a short unit, and no psycopg cursor, whose bookkeeping
+        costs about as much as the round trip of a short statement over loopback. Its settings
+        stay as they are: units begin with their own ``BEGIN ISOLATION LEVEL READ COMMITTED``
+        (and are atomic even on an engine set to autocommit), and reads are single statements
+        outside any transaction.
+        """
+        pooled, session = self._acquire()
+        try:
             yield session
         finally:
-            # (a unit always ends its transaction)
-            if conn.closed or conn.broken or conn.info.transaction_status != _IDLE:
-                pooled.invalidate()
-            pooled.close()
+            self._release(pooled, session.conn)
 
     def _check_usable(self) -> None:
         if self._closed:
@@ -1607,6 +1771,9 @@ class PostgresStore:
         # one statement outside a transaction: it sees committed data, and saves the BEGIN and
         # ROLLBACK round trips
         self._require_ready("read")
+        pipe = self._local.pipeline
+        if pipe is not None:
+            pipe._settle()  # the unit in flight is part of what the caller expects to read
         st = self._stmts[key]
         with self._session() as session:
             try:
