@@ -694,8 +694,10 @@ class PostgresUnit:
             )
             if len(rows) != len(members):  # pragma: no cover - would be a PostgreSQL bug
                 raise StoreError(f"{self._store._where()}: could not lock members {members}")
+            saved = self._saved
             for row in rows:
-                self._states[row[0]] = row[1]
+                if row[0] not in saved:  # (a state saved before the lock stays the unit's)
+                    self._states[row[0]] = row[1]
                 self._versions[row[0]] = int(row[2])
             self._locked = True
             self._use_cached()
@@ -744,7 +746,8 @@ class PostgresUnit:
         self._locked = True
         # what the store cached under the locked version is current (the statement then sent
         # none of it)
-        self._states[member_id] = cached_state[1][0] if version == cached_state[0] else state
+        if member_id not in self._saved:  # (a state saved before the lock stays the unit's)
+            self._states[member_id] = cached_state[1][0] if version == cached_state[0] else state
         if version == cached_open[0]:
             self._open[member_id] = cached_open[1]
         if fresh:
@@ -763,7 +766,7 @@ class PostgresUnit:
                 if cached is not None:
                     self._open[member_id] = cached
             known = states.get(member_id, version)
-            if known is not None:
+            if known is not None and member_id not in self._saved:
                 self._states[member_id] = known[0]
 
     # -- idempotency --
