@@ -813,3 +813,30 @@ def test_a_state_saved_before_the_lock_is_what_the_unit_reads(pg_schema: str) ->
                 u.save_member(member("m1", debt=1))
     finally:
         store.close()
+
+
+def test_a_member_row_deleted_by_hand_is_inserted_again(pg_schema: str) -> None:
+    """A member the store has cached is locked without the insert; if its row is gone, the unit
+    inserts it again."""
+    from store_conformance import member
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        with store.unit("m1") as u:
+            assert u.load_member("m1") is None
+            u.save_member(member("m1"))
+        assert store._state_cache.entry("m1")[0] >= 0
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f'DELETE FROM "{pg_schema}".loyaltykit_members')
+        with store.unit("m1") as u:
+            assert u.get_event("e1") is None
+            assert u.load_member("m1") is None
+            u.save_member(member("m1", debt=5))
+        state = store.get_member("m1")
+        assert state is not None
+        assert state.debt == 5
+    finally:
+        store.close()
