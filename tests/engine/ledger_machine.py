@@ -124,9 +124,16 @@ def _half_up(x: Fraction) -> int:
 
 
 def ledger_machine(
-    store_factory: Callable[[], LedgerStore], negative_balance: str = "debt"
+    store_factory: Callable[[], LedgerStore],
+    negative_balance: str = "debt",
+    *,
+    pipelined: bool = False,
 ) -> type[RuleBasedStateMachine]:
-    """A state machine class over stores built by ``store_factory`` (called once per run)."""
+    """A state machine class over stores built by ``store_factory`` (called once per run).
+
+    With ``pipelined``, every event goes through one :meth:`Engine.pipeline` block that stays
+    open for the whole run (reads, expiry and re-tiering happen inside it).
+    """
 
     class LedgerMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -139,9 +146,19 @@ def ledger_machine(
             self.model: dict[str, MMember] = {}
             self.purchases: dict[str, MPurchase] = {}
             self.done: list[tuple[Any, Any]] = []
+            self._pipeline = self.engine.pipeline() if pipelined else None
+            self.process = (
+                self._pipeline.__enter__().process
+                if self._pipeline is not None
+                else self.engine.process
+            )
 
         def teardown(self) -> None:
-            self.store.close()
+            try:
+                if self._pipeline is not None:
+                    self._pipeline.__exit__(None, None, None)
+            finally:
+                self.store.close()
 
         # -- helpers ----------------------------------------------------------------------------
 
@@ -230,7 +247,7 @@ def ledger_machine(
                 transaction_id=txn,
                 amount=amount,
             )
-            out = self.engine.process(event)
+            out = self.process(event)
             self.expire_model(member, self.now)
             points = int(amount // 1)
             if points:
@@ -262,14 +279,14 @@ def ledger_machine(
             if amount > left:
                 before = self.snapshot()
                 try:
-                    self.engine.process(event)
+                    self.process(event)
                 except LedgerError:
                     pass
                 else:  # pragma: no cover - reported
                     raise AssertionError("over-refund was accepted")
                 assert self.snapshot() == before
                 return
-            out = self.engine.process(event)
+            out = self.process(event)
             self.expire_model(p.member, self.now)
             refunded = p.refunded + amount
             target = (
@@ -299,14 +316,14 @@ def ledger_machine(
             if points > available:
                 before = self.snapshot()
                 try:
-                    self.engine.process(event)
+                    self.process(event)
                 except InsufficientPointsError:
                     pass
                 else:  # pragma: no cover - reported
                     raise AssertionError(f"overdraft accepted: {points} > {available}")
                 assert self.snapshot() == before
                 return
-            out = self.engine.process(event)
+            out = self.process(event)
             self.draw(usable, points)
             drawn = [e.batch_id for e in out.entries if e.kind == "redeem"]
             assert drawn == [b.id for b in usable][: len(drawn)]
@@ -324,7 +341,7 @@ def ledger_machine(
             )
             self.expire_model(member, self.now)
             if points > 0:
-                out = self.engine.process(event)
+                out = self.process(event)
                 self.add_batch(member, f"{eid}:b1", points, pending=False, txn=None)
                 self.done.append((event, out))
                 return
@@ -332,14 +349,14 @@ def ledger_machine(
             if -points > sum(b.remaining for b in usable):
                 before = self.snapshot()
                 try:
-                    self.engine.process(event)
+                    self.process(event)
                 except InsufficientPointsError:
                     pass
                 else:  # pragma: no cover - reported
                     raise AssertionError("negative adjustment overdrew the member")
                 assert self.snapshot() == before
                 return
-            out = self.engine.process(event)
+            out = self.process(event)
             self.draw(usable, -points)
             self.done.append((event, out))
 
@@ -367,7 +384,7 @@ def ledger_machine(
         def replay(self, data: st.DataObject) -> None:
             event, original = data.draw(st.sampled_from(self.done))
             before = self.snapshot()
-            again = self.engine.process(event)
+            again = self.process(event)
             assert again.replayed
             assert again.to_dict() == original.to_dict()
             assert self.snapshot() == before
@@ -379,7 +396,7 @@ def ledger_machine(
             changed = attrs.evolve(event, occurred_at=event.occurred_at + dt.timedelta(seconds=1))
             before = self.snapshot()
             try:
-                self.engine.process(changed)
+                self.process(changed)
             except IdempotencyConflictError:
                 pass
             else:  # pragma: no cover - reported
@@ -397,7 +414,7 @@ def ledger_machine(
                 amount=Decimal(5),
             )
             try:
-                self.engine.process(event)
+                self.process(event)
             except LedgerError:
                 pass
             else:  # pragma: no cover - reported

@@ -786,3 +786,57 @@ def test_a_new_members_unit_takes_two_round_trips(pg_schema: str) -> None:
             assert u.activity_totals("new", day(0), day(9)).visits == 2
     finally:
         store.close()
+
+
+def test_a_state_saved_before_the_lock_is_what_the_unit_reads(pg_schema: str) -> None:
+    from store_conformance import member
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        with store.unit("m1", "m2") as u:
+            u.save_member(member("m1", debt=1))
+            u.save_member(member("m2", debt=1))
+        for members in (("m1",), ("m1", "m2")):
+            with store.unit(*members) as u:  # saved first: the lock comes after
+                u.save_member(member("m1", debt=2))
+                state = u.load_member("m1")
+                assert state is not None
+                assert state.debt == 2
+            with store.unit(*members) as u:  # from the store's cache, or read
+                state = u.load_member("m1")
+                assert state is not None
+                assert state.debt == 2
+            with store.unit(*members) as u:
+                u.save_member(member("m1", debt=1))
+    finally:
+        store.close()
+
+
+def test_a_member_row_deleted_by_hand_is_inserted_again(pg_schema: str) -> None:
+    """A member the store has cached is locked without the insert; if its row is gone, the unit
+    inserts it again."""
+    from store_conformance import member
+
+    from loyaltykit.engine.stores.postgres import PostgresStore
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    try:
+        store.migrate()
+        with store.unit("m1") as u:
+            assert u.load_member("m1") is None
+            u.save_member(member("m1"))
+        assert store._state_cache.entry("m1")[0] >= 0
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f'DELETE FROM "{pg_schema}".loyaltykit_members')
+        with store.unit("m1") as u:
+            assert u.get_event("e1") is None
+            assert u.load_member("m1") is None
+            u.save_member(member("m1", debt=5))
+        state = store.get_member("m1")
+        assert state is not None
+        assert state.debt == 5
+    finally:
+        store.close()

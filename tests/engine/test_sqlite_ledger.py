@@ -60,3 +60,19 @@ class _TwoHandles:
 
 
 TestSQLiteLedgerTwoHandles = ledger_machine(_TwoHandles, "debt").TestCase
+
+
+class _TempDurableSQLiteStore(SQLiteStore):
+    """Like :class:`_TempSQLiteStore`, with ``synchronous="full"``: what pipelines overlap."""
+
+    def __init__(self) -> None:
+        self._folder = Path(tempfile.mkdtemp(prefix="lk-machine-"))
+        super().__init__(self._folder / "ledger.db")
+
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+# every event through one pipeline per run: each event's fsync overlapping the next event
+TestSQLiteLedgerPipelined = ledger_machine(_TempDurableSQLiteStore, "debt", pipelined=True).TestCase

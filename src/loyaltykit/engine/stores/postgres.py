@@ -199,6 +199,18 @@ _TEMPLATES = {
     + ")), '[]') FROM {batches} WHERE member_id = :member_id AND remaining > 0) END"
     " FROM (SELECT 1) AS one LEFT JOIN locked AS l ON true"
     " LEFT JOIN {events} AS e ON e.event_id = CAST(:event_id AS text)",
+    # The same for a member whose row the store has seen (rows are never deleted): only the
+    # lock, without the insert (no row at all if it was deleted by hand: lock_read_one then).
+    "lock_one": "SELECT CASE WHEN l.version = CAST(:cached_state AS bigint) THEN NULL"
+    " ELSE l.state END, l.version,"
+    " (SELECT version FROM {members} WHERE member_id = :member_id), 0, "
+    + ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+    + ", CASE WHEN l.version = CAST(:cached AS bigint) THEN NULL ELSE"
+    " (SELECT COALESCE(json_agg(json_build_array("
+    + _BATCH_COLUMNS
+    + ")), '[]') FROM {batches} WHERE member_id = :member_id AND remaining > 0) END"
+    " FROM (SELECT state, version FROM {members} WHERE member_id = :member_id FOR UPDATE) AS l"
+    " LEFT JOIN {events} AS e ON e.event_id = CAST(:event_id AS text)",
     "relock_one": "SELECT member_id, state, version FROM {members} WHERE member_id = :member_id"
     " FOR UPDATE",
     # Several members: insert the missing rows, then lock all rows in sorted order, in two
@@ -712,8 +724,10 @@ class PostgresUnit:
             )
             if len(rows) != len(members):  # pragma: no cover - would be a PostgreSQL bug
                 raise StoreError(f"{self._store._where()}: could not lock members {members}")
+            saved = self._saved
             for row in rows:
-                self._states[row[0]] = row[1]
+                if row[0] not in saved:  # (a state saved before the lock stays the unit's)
+                    self._states[row[0]] = row[1]
                 self._versions[row[0]] = int(row[2])
             self._locked = True
             self._use_cached()
@@ -734,17 +748,18 @@ class PostgresUnit:
         store = self._store
         cached_open = store._batch_cache.entry(member_id)
         cached_state = store._state_cache.entry(member_id)
-        (found,) = self._begin(
-            self._call(
-                "lock_read_one",
-                {
-                    "member_id": member_id,
-                    "event_id": event_id,
-                    "cached": cached_open[0],
-                    "cached_state": cached_state[0],
-                },
-            )
-        )
+        params = {
+            "member_id": member_id,
+            "event_id": event_id,
+            "cached": cached_open[0],
+            "cached_state": cached_state[0],
+        }
+        # a member the store has cached something of has a row: lock it without the insert
+        seen_before = cached_open[0] >= 0 or cached_state[0] >= 0
+        rows = self._begin(self._call("lock_one" if seen_before else "lock_read_one", params))
+        if not rows:  # its row was deleted by hand: insert it again
+            rows = self._query("lock_read_one", params)
+        (found,) = rows
         state, version, seen, inserted = found[0], found[1], found[2], found[3]
         if version is not None:
             fresh = version == seen
@@ -762,7 +777,8 @@ class PostgresUnit:
         self._locked = True
         # what the store cached under the locked version is current (the statement then sent
         # none of it)
-        self._states[member_id] = cached_state[1][0] if version == cached_state[0] else state
+        if member_id not in self._saved:  # (a state saved before the lock stays the unit's)
+            self._states[member_id] = cached_state[1][0] if version == cached_state[0] else state
         if version == cached_open[0]:
             self._open[member_id] = cached_open[1]
         if fresh:
@@ -781,7 +797,7 @@ class PostgresUnit:
                 if cached is not None:
                     self._open[member_id] = cached
             known = states.get(member_id, version)
-            if known is not None:
+            if known is not None and member_id not in self._saved:
                 self._states[member_id] = known[0]
 
     # -- idempotency --
