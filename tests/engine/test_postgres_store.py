@@ -7,6 +7,7 @@ dropped afterwards, so runs do not interfere.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,8 @@ import pytest
 from sql_helpers import SQLStoreBehaviour, StoreMaker, fresh_schema, pg_url
 from store_conformance import StoreConformance
 
+from loyaltykit.core.program import Program
+from loyaltykit.engine import PerUnit
 from loyaltykit.engine.store import LedgerStore
 from loyaltykit.engine.stores import open_store
 from loyaltykit.errors import StoreError
@@ -838,5 +841,68 @@ def test_a_member_row_deleted_by_hand_is_inserted_again(pg_schema: str) -> None:
         state = store.get_member("m1")
         assert state is not None
         assert state.debt == 5
+    finally:
+        store.close()
+
+
+def test_purchases_the_engine_expects_are_read_with_the_lock(pg_schema: str) -> None:
+    """The engine names the purchases a purchase or refund event will look up
+    (``expect_purchases``): they come with the locking statement, so a purchase of a known
+    member takes two round trips, and the answers are those of the plain lookup."""
+    from loyaltykit.engine import Engine, Purchase, Refund
+    from loyaltykit.engine.stores import postgres
+    from loyaltykit.engine.stores.postgres import PostgresStore
+    from loyaltykit.errors import LedgerError
+    from loyaltykit.plugins import PluginHost
+
+    store = PostgresStore(pg_url(), schema=pg_schema)
+    host = PluginHost(load_entrypoints=False, blocked=frozenset())
+    sent: list[str] = []
+    run = postgres._Session.run
+
+    def counting(self: Any, sql: str, preparing: Any = ()) -> Any:
+        sent.append(sql)
+        return run(self, sql, preparing)
+
+    t0 = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+
+    def buy(n: int, tx: str) -> Purchase:
+        return Purchase(
+            event_id=f"p{n}",
+            member_id="ann",
+            occurred_at=t0 + dt.timedelta(hours=n),
+            transaction_id=tx,
+            amount=Decimal("10"),
+        )
+
+    try:
+        engine = Engine(
+            Program(name="P", earning=[PerUnit(name="base", points_per_unit=1)], auto_enroll=True),
+            store,
+            host=host,
+        )
+        engine.process(buy(0, "t0"))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(postgres._Session, "run", counting)
+            sent.clear()
+            assert engine.process(buy(1, "t1")).points == 10
+            assert len(sent) == 2, sent
+            assert sent[0].count("EXECUTE") == 2  # the lock, and the purchase with it
+            # a transaction id already recorded is found by the early read
+            with pytest.raises(LedgerError, match="already recorded"):
+                engine.process(buy(2, "t1"))
+            # a refund names two: the purchase it refunds and its own id
+            refund = Refund(
+                event_id="r1",
+                member_id="ann",
+                occurred_at=t0 + dt.timedelta(hours=3),
+                transaction_id="rt1",
+                refund_of="t1",
+                amount=Decimal("4"),
+            )
+            assert engine.process(refund).points == -4
+            # its id is now used by a refund: a purchase under it is refused
+            with pytest.raises(LedgerError, match="already used by a refund"):
+                engine.process(buy(4, "rt1"))
     finally:
         store.close()

@@ -758,6 +758,15 @@ class Engine:
     ) -> Outcome:
         try:
             with self.store.unit(*members) as unit:
+                # (optional) tell the unit which purchases the event will look up, so that a
+                # store may read them with the lock (see StoreUnit.expect_purchases)
+                if isinstance(event, Purchase | Refund):
+                    expect = getattr(unit, "expect_purchases", None)
+                    if expect is not None:
+                        if isinstance(event, Purchase):
+                            expect(event.transaction_id)
+                        else:
+                            expect(event.refund_of, event.transaction_id)
                 known = unit.get_event(event.event_id)
                 if known is not None:
                     outcome = self._replay(known, fp, event)

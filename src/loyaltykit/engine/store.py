@@ -395,6 +395,12 @@ class StoreUnit(Protocol):
 
     Every ``member_id`` argument must be one of :attr:`member_ids` (stores may raise
     :class:`~loyaltykit.errors.StoreError` otherwise). Reads see the unit's own writes.
+
+    Optional: a unit may have ``expect_purchases(*transaction_ids)``. The engine calls it, when
+    present, before its first question for a purchase or refund event, naming the purchases
+    it is about to look up with :meth:`get_purchase`, so that a store whose reads are round
+    trips can read them together with the lock (the PostgreSQL store does). It is only a hint:
+    :meth:`get_purchase` answers the same with or without it.
     """
 
     @property

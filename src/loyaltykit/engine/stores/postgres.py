@@ -608,12 +608,14 @@ class PostgresUnit:
         "_entries",
         "_entry_ids",
         "_events",
+        "_expected",
         "_found",
         "_in_flight",
         "_locked",
         "_members",
         "_open",
         "_pipe",
+        "_prefetched",
         "_purchases",
         "_s",
         "_saved",
@@ -652,6 +654,9 @@ class PostgresUnit:
         self._open: dict[str, tuple[Batch, ...]] = {}
         # event records the locking statement read (by id), so get_event needs no statement
         self._found: dict[str, EventRecord | None] = {}
+        # purchases the engine said it will look up, and what the lock read of them
+        self._expected: tuple[str, ...] = ()
+        self._prefetched: dict[str, PurchaseRecord | None] = {}
         self._wrote = False
         self._events: dict[str, EventRecord] = {}
         self._saved: dict[str, str] = {}
@@ -694,9 +699,15 @@ class PostgresUnit:
     # -- locking --
     def _begin(self, body: str) -> list[tuple[Any, ...]]:
         """Begin the unit with ``body`` (its first statements) in one round trip, and return
-        the rows of the last. The store's statements are prepared first where the connection
-        lacks them; if they were deallocated behind the store's back (the first ``EXECUTE``
-        fails, before anything was locked or read), they are prepared again."""
+        the rows of the last (see :meth:`_begin_results` for more)."""
+        return self._s.rows(self._begin_results(body, 1)[0])
+
+    def _begin_results(self, body: str, last: int) -> list[psycopg.pq.abc.PGresult]:
+        """Begin the unit with ``body`` (its first statements) in one round trip, and return
+        the results of its ``last`` statements. The store's statements are prepared first
+        where the connection lacks them; if they were deallocated behind the store's back (the
+        first ``EXECUTE`` fails, before anything was locked or read), they are prepared
+        again."""
         s = self._s
         store = self._store
         for attempt in (1, 2):
@@ -704,7 +715,7 @@ class PostgresUnit:
             try:
                 # (PREPARE after BEGIN: before it, it would start the transaction, which could
                 # then no longer be given its isolation level)
-                return s.rows(s.run(_BEGIN + preparing + body, names)[-1])
+                return s.run(_BEGIN + preparing + body, names)[-last:]
             except psycopg.errors.InvalidSqlStatementName:
                 if attempt == 2:
                     raise
@@ -756,9 +767,20 @@ class PostgresUnit:
         }
         # a member the store has cached something of has a row: lock it without the insert
         seen_before = cached_open[0] >= 0 or cached_state[0] >= 0
-        rows = self._begin(self._call("lock_one" if seen_before else "lock_read_one", params))
+        body = self._call("lock_one" if seen_before else "lock_read_one", params)
+        # the purchases the engine said it will look up, right after the lock, same message
+        expected = self._expected if event_id is not None else ()
+        lookups = [
+            (tx, _TXN_COUNTER.format(tx)) for tx in dict.fromkeys(expected)
+        ]  # (in order, once each)
+        for tx, name in lookups:
+            body += "; " + self._call("purchase_and_counter", {"transaction_id": tx, "name": name})
+        results = self._begin_results(body, 1 + len(lookups))
+        s = self._s
+        rows = s.rows(results[0])
         if not rows:  # its row was deleted by hand: insert it again
             rows = self._query("lock_read_one", params)
+            lookups = []  # (read before the lock was taken: ask again when needed)
         (found,) = rows
         state, version, seen, inserted = found[0], found[1], found[2], found[3]
         if version is not None:
@@ -773,6 +795,11 @@ class PostgresUnit:
             if not rows:  # pragma: no cover - would be a PostgreSQL bug
                 raise StoreError(f"{self._store._where()}: could not lock member {member_id!r}")
             state, version, fresh = rows[0][1], rows[0][2], False
+            lookups = []  # (read before the lock was taken: ask again when needed)
+        for (tx, name), result in zip(lookups, results[1 : 1 + len(lookups)], strict=True):
+            (looked,) = s.rows(result)  # (always one row)
+            self._counters[name] = 0 if looked[-1] is None else int(looked[-1])
+            self._prefetched[tx] = None if looked[0] is None else _purchase(looked[:-1])
         self._versions[member_id] = version = int(version)
         self._locked = True
         # what the store cached under the locked version is current (the statement then sent
@@ -893,10 +920,20 @@ class PostgresUnit:
             self._batches[b.id] = b
 
     # -- purchases --
+    def expect_purchases(self, *transaction_ids: str) -> None:
+        """The optional hint of :class:`~loyaltykit.engine.store.StoreUnit`: the purchases the
+        engine will look up are read with the lock (the unit's first statement), by the same
+        statement as :meth:`get_purchase`, unless the unit has locked already."""
+        if not self._locked:
+            self._expected = transaction_ids
+
     def get_purchase(self, transaction_id: str) -> PurchaseRecord | None:
         """See :meth:`StoreUnit.get_purchase <loyaltykit.engine.store.StoreUnit.get_purchase>`."""
         if transaction_id in self._purchases:
             return self._purchases[transaction_id]
+        if transaction_id in self._prefetched:
+            # read under the lock, with its counter (see expect_purchases)
+            return self._prefetched.pop(transaction_id)
         # The engine follows the purchase lookup with one of the counter that marks the
         # transaction id as used by a refund; both go in one statement (one round trip). The
         # counter's value is then the one committed when the statement ran, as it would be a
