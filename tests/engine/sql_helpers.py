@@ -205,7 +205,7 @@ class SQLStoreBehaviour:
             t.start()
         for t in threads:
             t.join()
-        assert errors == []
+        assert errors == [], errors
         assert self.execute(stores[0], "SELECT COUNT(*) FROM {schema_version}") == [
             (len(self.migrations),)
         ]

@@ -4,6 +4,7 @@ Engine.process_many, SQLiteStore.pipeline)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -160,27 +161,55 @@ def test_hooks_of_the_events_before_a_failure_fire_and_the_failing_event_writes_
     assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
-def test_a_dead_fsync_helper_stops_the_pipeline_with_a_clear_error(store: SQLiteStore) -> None:
+def ready(store: SQLiteStore) -> Any:
+    """The thread's fsync helper of ``store``, once it says it is up."""
+    syncer = store._syncer()
+    deadline = time.monotonic() + 30
+    while not syncer._is_ready():
+        assert time.monotonic() < deadline, "the fsync helper did not start"
+        time.sleep(0.005)
+    return syncer
+
+
+def test_units_are_fsynced_here_until_the_helper_is_up(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here: list[int] = []
+    real = sqlite_module._Syncer._fsync_here
+
+    def fsync_here(self: Any) -> None:
+        here.append(1)
+        real(self)
+
+    monkeypatch.setattr(sqlite_module._Syncer, "_fsync_here", fsync_here)
     engine = engine_on(store)
+    with engine.pipeline() as pipe:
+        pipe.process(EVENTS[0])  # (the helper takes a Python start: not up yet)
+        assert here == [1]
+        syncer = ready(store)
+        pipe.process(EVENTS[1])
+        assert here == [1]
+        assert syncer.busy  # its fsync is the helper's
 
-    def run() -> None:
-        with engine.pipeline() as pipe:
-            pipe.process(EVENTS[0])
-            syncer = store._local.syncer
-            assert syncer is not None
-            syncer._proc.kill()
-            syncer._proc.wait()
-            pipe.process(EVENTS[1])
 
-    with pytest.raises(StoreError, match="fsync helper process"):
-        run()
-    # the first event is committed; the second was rolled back
-    assert store.get_event(EVENTS[0].event_id) is not None
-    assert store.get_event(EVENTS[1].event_id) is None
-    # the next pipeline starts a new helper and goes on
-    dead = store._local.syncer
+def test_a_dead_fsync_helper_is_replaced_by_fsyncs_here(store: SQLiteStore) -> None:
+    engine = engine_on(store)
+    with engine.pipeline() as pipe:
+        pipe.process(EVENTS[0])
+        syncer = ready(store)
+        pipe.process(EVENTS[1])
+        assert syncer.busy
+        # killed with an fsync asked for: the store fsyncs here, for it and after it
+        syncer._proc.kill()
+        syncer._proc.wait()
+        pipe.process(EVENTS[2])
+        assert not syncer.alive
+        pipe.process(EVENTS[3])
+    for event in EVENTS[:4]:
+        assert store.get_event(event.event_id) is not None
+    # the next pipeline starts a new helper
     engine.process_many(EVENTS[:10])
-    assert store._local.syncer is not dead
+    assert store._local.syncer is not syncer
     assert store.get_event(EVENTS[9].event_id) is not None
 
 
@@ -190,16 +219,18 @@ def test_a_failed_fsync_is_reported_with_its_errno(
     monkeypatch.setattr(
         sqlite_module,
         "_SYNC_CHILD",
-        "import os\nwhile True:\n    n = len(os.read(0, 4096))\n    if not n: break\n"
-        "    os.write(1, b'5;' * n)\n",
+        "import os\nos.write(1, b'r')\nwhile True:\n    n = len(os.read(0, 4096))\n"
+        "    if not n: break\n    os.write(1, b'5;' * n)\n",
     )
     with SQLiteStore(tmp_path / "x.db") as s:
         s.migrate()
         engine = engine_on(s)
+        engine.process_many(EVENTS[:1])  # (fsynced here: the helper is not up yet)
+        ready(s)
         with pytest.raises(StoreError, match=r"fsync of the write-ahead log failed \(errno 5\)"):
-            engine.process_many(EVENTS[:3])
+            engine.process_many(EVENTS[1:4])
         # committed (the store does not hide it), but reported as not known durable
-        assert s.get_event(EVENTS[0].event_id) is not None
+        assert s.get_event(EVENTS[1].event_id) is not None
 
 
 def test_without_a_helper_process_units_stay_fsynced_at_commit(

@@ -34,10 +34,12 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import os
+import select
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
@@ -761,6 +763,7 @@ _SYNC_CHILD = """\
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 sync = getattr(os, "fdatasync", os.fsync)
+os.write(1, b"r")
 while True:
     asked = os.read(0, 4096)
     if not asked:
@@ -772,9 +775,12 @@ while True:
         answer = b"%d;" % (exc.errno or 0)
     os.write(1, answer * len(asked))
 """
-"""The fsync helper process: one ``fdatasync`` of the WAL file per byte it reads, answered with
-``.`` (done) or ``<errno>;`` (failed). It exits when its stdin closes (the store closes it, or
-the parent died)."""
+"""The fsync helper process: ``r`` once it is ready, then one ``fdatasync`` of the WAL file per
+byte it reads, answered with ``.`` (done) or ``<errno>;`` (failed). It exits when its stdin
+closes (the store closes it, or the parent died)."""
+
+
+_fsync = getattr(os, "fdatasync", os.fsync)
 
 
 class _Syncer:
@@ -784,10 +790,22 @@ class _Syncer:
     while the caller runs Python it gets it only after the interpreter's switch interval
     (5 ms), too late to overlap anything. The helper needs no GIL; asking is one ``write`` to a
     pipe. ``fsync`` of any descriptor of a file flushes the file, so the helper's own
-    descriptor of the WAL makes the store's commits durable.
+    descriptor of the WAL makes the store's commits durable. Until the helper says it is up,
+    and once it is gone, the store fsyncs with a descriptor of its own instead (a helper that
+    died with an fsync asked for is covered by that fsync, done later).
     """
 
-    __slots__ = ("_alive", "_asked", "_in", "_out", "_pipes", "_proc", "_where")
+    __slots__ = (
+        "_alive",
+        "_asked",
+        "_in",
+        "_out",
+        "_own",
+        "_pipes",
+        "_proc",
+        "_ready",
+        "_where",
+    )
 
     def __init__(self, wal: str, where: str) -> None:
         self._where = where
@@ -806,6 +824,10 @@ class _Syncer:
         self._out = stdout.fileno()
         self._asked = 0
         self._alive = True
+        # until the helper is up (it takes a Python start, some 10-20 ms), commits are
+        # fsynced here, with a descriptor of our own: no wait for the helper's start
+        self._ready = False
+        self._own = os.open(wal, os.O_RDONLY)
 
     @property
     def busy(self) -> bool:
@@ -818,17 +840,43 @@ class _Syncer:
         return self._alive and self._proc.poll() is None
 
     def ask(self) -> None:
-        """Start an fsync of everything written to the WAL so far; returns at once."""
+        """Start an fsync of everything written to the WAL so far; returns at once. While the
+        helper is starting, or once it is gone, the fsync is done here before returning."""
+        if self._alive and (self._ready or self._is_ready()):
+            try:
+                os.write(self._in, b"s")
+            except OSError:
+                self._gone()
+            else:
+                self._asked += 1
+                return
+        self._fsync_here()
+
+    def _is_ready(self) -> bool:
+        """Whether the helper said it is up (without blocking)."""
+        if select.select([self._out], [], [], 0)[0]:
+            if os.read(self._out, 1) == b"r":
+                self._ready = True
+            else:  # it exited before it was up
+                self._gone()
+        return self._ready
+
+    def _gone(self) -> None:
+        """The helper died: what it was asked to fsync is fsynced here, and so is everything
+        after (the store replaces it at the next pipeline)."""
+        self._alive = False
+        self._asked = 0
+        self._fsync_here()
+
+    def _fsync_here(self) -> None:
         try:
-            os.write(self._in, b"s")
+            _fsync(self._own)
         except OSError as exc:
-            self._alive = False
             raise StoreError(
-                f"{self._where}: the fsync helper process is gone ({exc}); the last unit is "
-                "committed but not known to be durable: process its event again after a "
-                "restart (events are idempotent)"
+                f"{self._where}: fsync of the write-ahead log failed ({exc}); the last unit is "
+                "committed but may not survive a power cut: check the disk, then process its "
+                "event again (events are idempotent)"
             ) from exc
-        self._asked += 1
 
     def wait(self) -> None:
         """Block until every fsync asked for is done; raise if one failed."""
@@ -836,13 +884,8 @@ class _Syncer:
         while self._asked:
             answer = os.read(self._out, 4096)
             if not answer:
-                self._asked = 0
-                self._alive = False
-                raise StoreError(
-                    f"{self._where}: the fsync helper process exited (code "
-                    f"{self._proc.poll()}); the last unit is committed but not known to be "
-                    "durable: process its event again after a restart (events are idempotent)"
-                )
+                self._gone()
+                break
             self._asked -= answer.count(b".") + answer.count(b";")
             failed += answer.replace(b".", b"")
         if failed:
@@ -860,6 +903,7 @@ class _Syncer:
             if self._asked and self._alive:
                 self.wait()
         finally:
+            os.close(self._own)
             stdin, stdout = self._pipes
             stdin.close()
             try:
@@ -1038,7 +1082,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self._where()}: cannot open it ({exc})") from exc
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._wal_mode(conn)
             if str(mode).lower() != "wal":
                 raise StoreError(
                     f"{self._where()}: cannot switch to WAL mode (journal_mode={mode!r}); put "
@@ -1062,6 +1106,22 @@ class SQLiteStore:
             conn.close()
             raise
         return conn
+
+    def _wal_mode(self, conn: sqlite3.Connection) -> Any:
+        """``PRAGMA journal_mode=WAL``, retried while another connection holds the lock it needs:
+        switching a new file to WAL answers "database is locked" at once, without waiting for
+        the busy timeout, when another connection is creating or migrating it."""
+        deadline = time.monotonic() + self._timeout
+        delay = 0.001
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         try:
