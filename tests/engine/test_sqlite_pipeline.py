@@ -182,10 +182,19 @@ def test_units_are_fsynced_here_until_the_helper_is_up(
         real(self)
 
     monkeypatch.setattr(sqlite_module._Syncer, "_fsync_here", fsync_here)
+    # the helper takes a Python start; hold its readiness back so the test does not race it
+    up = False
+    real_ready = sqlite_module._Syncer._is_ready
+
+    def is_ready(self: Any) -> bool:
+        return up and real_ready(self)
+
+    monkeypatch.setattr(sqlite_module._Syncer, "_is_ready", is_ready)
     engine = engine_on(store)
     with engine.pipeline() as pipe:
-        pipe.process(EVENTS[0])  # (the helper takes a Python start: not up yet)
+        pipe.process(EVENTS[0])
         assert here == [1]
+        up = True
         syncer = ready(store)
         pipe.process(EVENTS[1])
         assert here == [1]
