@@ -1,119 +1,44 @@
-"""What the pipeline tests of every store share: a program, a stream of events the engine
-accepts, a hook recorder and a ledger snapshot."""
+"""What the pipeline tests of every store share: the engine on a store (the program and the
+valid event stream of ``sql_helpers``), a stream that fails half-way, a hook recorder and a
+ledger snapshot."""
 
 from __future__ import annotations
 
 import datetime as dt
-import random
 from decimal import Decimal
 from typing import Any
 
+from sql_helpers import PROGRAM_TOML, make_events
+
 from loyaltykit import hookimpl
-from loyaltykit.engine import (
-    Adjust,
-    Engine,
-    Enroll,
-    Event,
-    Purchase,
-    Redeem,
-    Refund,
-    program_from_toml,
-)
+from loyaltykit.engine import Adjust, Engine, Enroll, Event, Purchase, Redeem, program_from_toml
 from loyaltykit.plugins import PluginHost
 
-PROGRAM = """
-[program]
-name = "Pipeline Club"
-currency = "USD"
-
-[expiry]
-kind = "days_after_earn"
-days = 365
-
-[[earning]]
-name = "base"
-policy = "per_unit"
-points_per_unit = 1
-
-[[earning]]
-name = "welcome"
-policy = "welcome"
-points = 50
-
-[tiers]
-rule = "spend"
-window = "rolling"
-window_days = 365
-
-[[tiers.levels]]
-name = "green"
-threshold = 0
-
-[[tiers.levels]]
-name = "gold"
-threshold = 500
-"""
-
-T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-
-
-def make_events(members: int, count: int, seed: int) -> list[Event]:
-    """Enrolments, then purchases, partial refunds, redemptions and adjustments that the
-    engine accepts (a lower bound of each member's points covers every spend)."""
-    rng = random.Random(seed)
-    out: list[Event] = []
-    low: dict[str, int] = {}
-    bought: dict[str, list[tuple[str, Decimal]]] = {}
-    for i in range(members):
-        mid = f"m{i}"
-        out.append(Enroll(event_id=f"enroll-{mid}", member_id=mid, occurred_at=T0))
-        low[mid] = 50
-        bought[mid] = []
-    for k in range(count):
-        at = T0 + dt.timedelta(hours=k + 1)
-        mid = f"m{rng.randrange(members)}"
-        roll = rng.random()
-        if roll < 0.1 and bought[mid]:
-            tx, left = bought[mid].pop()
-            part = (left / 2).quantize(Decimal("0.01"))
-            out.append(
-                Refund(
-                    event_id=f"e{k}",
-                    member_id=mid,
-                    occurred_at=at,
-                    transaction_id=f"r{k}",
-                    refund_of=tx,
-                    amount=part,
-                )
-            )
-            low[mid] -= int(part) + 2
-        elif roll < 0.25 and low[mid] >= 30:
-            points = rng.randrange(1, low[mid] // 3)
-            out.append(Redeem(event_id=f"e{k}", member_id=mid, occurred_at=at, points=points))
-            low[mid] -= points
-        elif roll < 0.3:
-            out.append(
-                Adjust(event_id=f"e{k}", member_id=mid, occurred_at=at, points=3, reason="x")
-            )
-            low[mid] += 3
-        else:
-            amount = Decimal(rng.randrange(100, 20000)) / 100
-            out.append(
-                Purchase(
-                    event_id=f"e{k}",
-                    member_id=mid,
-                    occurred_at=at,
-                    transaction_id=f"t{k}",
-                    amount=amount,
-                )
-            )
-            bought[mid].append((f"t{k}", amount))
-            low[mid] += int(amount) - 1
-    return out
-
-
 EVENTS = make_events(8, 120, seed=7)
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 END = T0 + dt.timedelta(days=400)
+
+# two good events, one that fails (more points than the member has), one that never runs
+FAILING_STREAM: list[Event] = [
+    Enroll(event_id="enrol", member_id="ann", occurred_at=T0),
+    Purchase(
+        event_id="buy",
+        member_id="ann",
+        occurred_at=T0 + dt.timedelta(hours=1),
+        transaction_id="t1",
+        amount=Decimal("20"),
+    ),
+    Redeem(
+        event_id="greedy", member_id="ann", occurred_at=T0 + dt.timedelta(hours=2), points=10**6
+    ),
+    Adjust(
+        event_id="after",
+        member_id="ann",
+        occurred_at=T0 + dt.timedelta(hours=3),
+        points=1,
+        reason="x",
+    ),
+]
 
 
 class Fired:
@@ -136,7 +61,7 @@ def engine_on(store: Any, *plugins: object) -> Engine:
     host = PluginHost(load_entrypoints=False, blocked=frozenset())
     for i, plugin in enumerate(plugins):
         host.register(plugin, name=f"p{i}")
-    return Engine(program_from_toml(PROGRAM, host=host), store, host=host)
+    return Engine(program_from_toml(PROGRAM_TOML, host=host), store, host=host)
 
 
 def ledger(store: Any, engine: Engine) -> dict[str, Any]:

@@ -6,17 +6,14 @@ Needs a server: set ``LOYALTYKIT_TEST_POSTGRES_URL``; every test works in a sche
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from pipeline_helpers import EVENTS, T0, Fired, engine_on, ledger
+from pipeline_helpers import EVENTS, FAILING_STREAM, Fired, engine_on, ledger
 from sql_helpers import fresh_schema, pg_url
 
 from loyaltykit import hookimpl
-from loyaltykit.engine import Adjust, Enroll, Purchase, Redeem
 from loyaltykit.engine.memory import MemoryStore
 from loyaltykit.engine.store import PipelinedStore
 from loyaltykit.errors import InsufficientPointsError, StoreError
@@ -124,31 +121,8 @@ def test_a_duplicate_in_the_stream_is_a_replay(store: Any) -> None:
 def test_a_failing_event_stops_the_stream_after_the_events_before_it(store: Any) -> None:
     fired = Fired()
     engine = engine_on(store, fired)
-    stream = [
-        Enroll(event_id="enrol", member_id="ann", occurred_at=T0),
-        Purchase(
-            event_id="buy",
-            member_id="ann",
-            occurred_at=T0 + dt.timedelta(hours=1),
-            transaction_id="t1",
-            amount=Decimal("20"),
-        ),
-        Redeem(
-            event_id="greedy",
-            member_id="ann",
-            occurred_at=T0 + dt.timedelta(hours=2),
-            points=10**6,
-        ),
-        Adjust(
-            event_id="after",
-            member_id="ann",
-            occurred_at=T0 + dt.timedelta(hours=3),
-            points=1,
-            reason="x",
-        ),
-    ]
     with pytest.raises(InsufficientPointsError):
-        engine.process_many(stream)
+        engine.process_many(FAILING_STREAM)
     assert fired.calls == ["enrol", "buy"]
     assert store.get_event("buy") is not None
     assert store.get_event("greedy") is None

@@ -3,17 +3,14 @@ Engine.process_many, SQLiteStore.pipeline)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_helpers import EVENTS, T0, Fired, engine_on, ledger
+from pipeline_helpers import EVENTS, FAILING_STREAM, Fired, engine_on, ledger
 
 from loyaltykit import hookimpl
-from loyaltykit.engine import Adjust, Enroll, Purchase, Redeem
 from loyaltykit.engine.memory import MemoryStore
 from loyaltykit.engine.store import PipelinedStore
 from loyaltykit.engine.stores import SQLiteStore
@@ -132,28 +129,8 @@ def test_hooks_of_the_events_before_a_failure_fire_and_the_failing_event_writes_
 ) -> None:
     fired = Fired()
     engine = engine_on(store, fired)
-    good = [
-        Enroll(event_id="enrol", member_id="ann", occurred_at=T0),
-        Purchase(
-            event_id="buy",
-            member_id="ann",
-            occurred_at=T0 + dt.timedelta(hours=1),
-            transaction_id="t1",
-            amount=Decimal("20"),
-        ),
-    ]
-    too_much = Redeem(
-        event_id="greedy", member_id="ann", occurred_at=T0 + dt.timedelta(hours=2), points=10**6
-    )
-    after = Adjust(
-        event_id="after",
-        member_id="ann",
-        occurred_at=T0 + dt.timedelta(hours=3),
-        points=1,
-        reason="x",
-    )
     with pytest.raises(InsufficientPointsError):
-        engine.process_many([*good, too_much, after])
+        engine.process_many(FAILING_STREAM)
     assert fired.calls == ["enrol", "buy"]
     assert store.get_event("buy") is not None
     assert store.get_event("greedy") is None

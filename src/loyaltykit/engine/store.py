@@ -562,6 +562,43 @@ class DurablePipeline(Protocol):
         ...
 
 
+class _DurableCallbacks:
+    """The callback bookkeeping of a store's :class:`DurablePipeline`: callbacks of the unit
+    in flight wait, the others are ready. Stores say when a unit is in flight
+    (:meth:`_in_flight`) and when it became durable (:meth:`_durable`) or failed
+    (:meth:`_failed`)."""
+
+    __slots__ = ("_ready", "_waiting")
+
+    def __init__(self) -> None:
+        self._waiting: list[Callable[[], None]] = []
+        self._ready: list[Callable[[], None]] = []
+
+    def _in_flight(self) -> bool:
+        raise NotImplementedError  # pragma: no cover - stores override it
+
+    def after_durable(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` from :meth:`run_durable` once every unit committed so far in this
+        pipeline is durable."""
+        (self._waiting if self._in_flight() else self._ready).append(callback)
+
+    def run_durable(self) -> None:
+        """Run the callbacks whose units are durable, in registration order."""
+        while self._ready:
+            ready, self._ready = self._ready, []
+            for callback in ready:
+                callback()
+
+    def _durable(self) -> None:
+        """The unit in flight is durable: its callbacks are ready."""
+        self._ready.extend(self._waiting)
+        self._waiting.clear()
+
+    def _failed(self) -> None:
+        """The unit in flight is not known to be durable: its callbacks never run."""
+        self._waiting.clear()
+
+
 @runtime_checkable
 class PipelinedStore(Protocol):
     """A store that can overlap making one unit durable with the caller's work on the next.

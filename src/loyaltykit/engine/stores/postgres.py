@@ -58,6 +58,7 @@ from loyaltykit.engine.store import (
     MemberState,
     PurchaseRecord,
     StoreUnit,
+    _DurableCallbacks,
     _stored_state,
     batch_order_key,
 )
@@ -1238,31 +1239,20 @@ class PostgresUnit:
                     ) from exc
 
 
-class PostgresPipeline:
+class PostgresPipeline(_DurableCallbacks):
     """What :meth:`PostgresStore.pipeline` yields (a
     :class:`~loyaltykit.engine.store.DurablePipeline`): callbacks to run once the units
     committed so far are durable, and the unit whose ``COMMIT`` is on its way."""
 
-    __slots__ = ("_flight", "_ready", "_store", "_waiting")
+    __slots__ = ("_flight", "_store")
 
     def __init__(self, store: PostgresStore) -> None:
+        super().__init__()
         self._store = store
         self._flight: tuple[Any, _Session] | None = None
-        # callbacks of the unit in flight, and of units whose COMMIT was answered
-        self._waiting: list[Callable[[], None]] = []
-        self._ready: list[Callable[[], None]] = []
 
-    def after_durable(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` from :meth:`run_durable` once every unit committed so far in this
-        pipeline is durable."""
-        (self._waiting if self._flight is not None else self._ready).append(callback)
-
-    def run_durable(self) -> None:
-        """Run the callbacks whose units are durable, in registration order."""
-        while self._ready:
-            ready, self._ready = self._ready, []
-            for callback in ready:
-                callback()
+    def _in_flight(self) -> bool:
+        return self._flight is not None
 
     def _hold(self, pooled: Any, session: _Session) -> None:
         self._flight = (pooled, session)
@@ -1280,7 +1270,7 @@ class PostgresPipeline:
         except BaseException as exc:
             # committed or not: nobody knows; what the unit put in the caches may be wrong
             store._forget_cached()
-            self._waiting.clear()
+            self._failed()
             if isinstance(exc, _DBErrors):
                 raise StoreError(
                     f"{store._where()}: the COMMIT of the last unit failed ({_first_line(exc)}); "
@@ -1290,8 +1280,7 @@ class PostgresPipeline:
             raise
         finally:
             store._release(pooled, session.conn)
-        self._ready.extend(self._waiting)
-        self._waiting.clear()
+        self._durable()
 
 
 class _Local(threading.local):

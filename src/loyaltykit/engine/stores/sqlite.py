@@ -40,7 +40,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +57,7 @@ from loyaltykit.engine.store import (
     MemberState,
     PurchaseRecord,
     StoreUnit,
+    _DurableCallbacks,
     _place_open_batch,
     _stored_state,
     batch_order_key,
@@ -872,11 +873,14 @@ class _Syncer:
         try:
             _fsync(self._own)
         except OSError as exc:
-            raise StoreError(
-                f"{self._where}: fsync of the write-ahead log failed ({exc}); the last unit is "
-                "committed but may not survive a power cut: check the disk, then process its "
-                "event again (events are idempotent)"
-            ) from exc
+            raise self._failure(str(exc)) from exc
+
+    def _failure(self, why: str) -> StoreError:
+        return StoreError(
+            f"{self._where}: fsync of the write-ahead log failed ({why}); the last unit is "
+            "committed but may not survive a power cut: check the disk, then process its event "
+            "again (events are idempotent)"
+        )
 
     def wait(self) -> None:
         """Block until every fsync asked for is done; raise if one failed."""
@@ -890,12 +894,7 @@ class _Syncer:
             failed += answer.replace(b".", b"")
         if failed:
             self._alive = False
-            errno = failed.split(b";")[0].decode()
-            raise StoreError(
-                f"{self._where}: fsync of the write-ahead log failed (errno {errno}); the "
-                "last unit is committed but may not survive a power cut: check the disk, then "
-                "process its event again (events are idempotent)"
-            )
+            raise self._failure(f"errno {failed.split(b';')[0].decode()}")
 
     def close(self) -> None:
         """Stop the helper (after the fsyncs in flight)."""
@@ -914,33 +913,19 @@ class _Syncer:
             stdout.close()
 
 
-class SQLitePipeline:
+class SQLitePipeline(_DurableCallbacks):
     """What :meth:`SQLiteStore.pipeline` yields (a
     :class:`~loyaltykit.engine.store.DurablePipeline`): callbacks to run once the units
     committed so far are durable."""
 
-    __slots__ = ("_ready", "_syncer", "_waiting")
+    __slots__ = ("_syncer",)
 
     def __init__(self, syncer: _Syncer | None) -> None:
+        super().__init__()
         self._syncer = syncer
-        # callbacks of the unit whose fsync is in flight, and of units known durable
-        self._waiting: list[Callable[[], None]] = []
-        self._ready: list[Callable[[], None]] = []
 
-    def after_durable(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` from :meth:`run_durable` once every unit committed so far in this
-        pipeline is durable."""
-        if self._syncer is not None and self._syncer.busy:
-            self._waiting.append(callback)
-        else:
-            self._ready.append(callback)
-
-    def run_durable(self) -> None:
-        """Run the callbacks whose units are durable, in registration order."""
-        while self._ready:
-            ready, self._ready = self._ready, []
-            for callback in ready:
-                callback()
+    def _in_flight(self) -> bool:
+        return self._syncer is not None and self._syncer.busy
 
     def _ask(self) -> None:
         assert self._syncer is not None
@@ -948,11 +933,10 @@ class SQLitePipeline:
 
     def _settle(self) -> None:
         """Wait until the unit in flight is durable (before the next commit, and at exit)."""
-        syncer = self._syncer
-        if syncer is not None and syncer.busy:
-            syncer.wait()
-            self._ready.extend(self._waiting)
-            self._waiting.clear()
+        if self._in_flight():
+            assert self._syncer is not None
+            self._syncer.wait()
+            self._durable()
 
 
 # --------------------------------------------------------------------------------------------
