@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from loyaltykit.analytics import _summary_packed as packed
 from loyaltykit.analytics._frames import (
     DateLike,
     Period,
@@ -44,6 +45,43 @@ __all__ = ["calibration_and_holdout", "purchase_periods", "summary"]
 _KEY = "__period"
 _VALUE = "__value"
 _COUNT = "__count"
+
+
+def _period_key(
+    lf: pl.LazyFrame,
+    *,
+    owner: str,
+    customer_id: str,
+    timestamp: str,
+    amount: str | None,
+    kind: str | None,
+    transaction_id: str,
+    refund_of: str,
+    period: str,
+    cutoff: DateLike,
+    cutoff_name: str,
+) -> tuple[pl.Expr, int, int, bool]:
+    """Check the columns; the period number of each row, that of ``cutoff`` and their scale.
+
+    :returns: the period-number expression, the period number of ``cutoff``, the scale
+        (microseconds per period number) and whether refunds are netted (a ``kind`` column).
+    """
+    schema = lf.collect_schema()
+    needed = {customer_id: "customer id", timestamp: "purchase time"}
+    if amount is not None:
+        needed[amount] = "purchase amount"
+    check_columns(schema, needed, owner)
+    use_kind = kind is not None and kind in schema
+    if use_kind:
+        check_columns(
+            schema,
+            {transaction_id: "transaction id, to net refunds", refund_of: "refunded purchase"},
+            owner,
+        )
+    zone = timestamp_zone(schema, timestamp, owner)
+    key, scale = period_number(local_naive(pl.col(timestamp), zone), period, owner)
+    cutoff_key = period_start_of(cutoff, zone, period, owner, cutoff_name) // scale
+    return key, cutoff_key, scale, use_kind
 
 
 def _purchase_rows(
@@ -73,21 +111,19 @@ def _purchase_rows(
     :returns: the lazy frame, the period number of ``cutoff`` and the scale (microseconds per
         period number).
     """
-    schema = lf.collect_schema()
-    needed = {customer_id: "customer id", timestamp: "purchase time"}
-    if amount is not None:
-        needed[amount] = "purchase amount"
-    check_columns(schema, needed, owner)
-    use_kind = kind is not None and kind in schema
-    if use_kind:
-        check_columns(
-            schema,
-            {transaction_id: "transaction id, to net refunds", refund_of: "refunded purchase"},
-            owner,
-        )
-    zone = timestamp_zone(schema, timestamp, owner)
-    key, scale = period_number(local_naive(pl.col(timestamp), zone), period, owner)
-    cutoff_key = period_start_of(cutoff, zone, period, owner, cutoff_name) // scale
+    key, cutoff_key, scale, use_kind = _period_key(
+        lf,
+        owner=owner,
+        customer_id=customer_id,
+        timestamp=timestamp,
+        amount=amount,
+        kind=kind,
+        transaction_id=transaction_id,
+        refund_of=refund_of,
+        period=period,
+        cutoff=cutoff,
+        cutoff_name=cutoff_name,
+    )
     value = pl.col(amount) if amount is not None else pl.lit(0, pl.Int64)
     rows = lf.with_columns(key.alias(_KEY)).filter(pl.col(_KEY) <= cutoff_key)
     one = pl.lit(1, pl.Int32).alias(_COUNT)
@@ -253,6 +289,35 @@ def summary(
     owner = "summary"
     unit = unit_micros(time_unit, owner)
     lf = as_lazy(transactions, owner, "transactions")
+    if isinstance(transactions, pl.DataFrame) and transactions.height >= packed.MIN_ROWS:
+        key, end_key, scale, use_kind = _period_key(
+            lf,
+            owner=owner,
+            customer_id=customer_id,
+            timestamp=timestamp,
+            amount=amount,
+            kind=kind,
+            transaction_id=transaction_id,
+            refund_of=refund_of,
+            period=period,
+            cutoff=observation_end,
+            cutoff_name="observation_end",
+        )
+        result = packed.packed_summary(
+            transactions,
+            customer_id=customer_id,
+            amount=amount,
+            kind=kind if use_kind else None,
+            transaction_id=transaction_id,
+            refund_of=refund_of,
+            key=key,
+            end_key=end_key,
+            scale=scale,
+            unit=unit,
+            sort=sort,
+        )
+        if result is not None:
+            return result
     rows, end_key, scale = _purchase_rows(
         lf,
         owner=owner,

@@ -1,0 +1,245 @@
+"""The per-customer summary of an eager frame on packed integer keys: same figures, less work.
+
+:func:`loyaltykit.analytics.summary` groups twice: by customer and period, then by customer. On
+string customer ids both groupings hash and compare strings, and the value of each customer's
+first period needs a ``min_by``. When the data allow it, this module computes exactly the same
+frame with integers only:
+
+* the customer id becomes an integer **image** that orders and compares like the id itself: the
+  id's UTF-8 bytes padded with zero bytes to 8 and read big-endian as ``UInt64`` (ids of at
+  most 8 bytes that do not end in a zero byte), or the integer id itself;
+* customer and period are packed into **one** ``UInt64`` key, ``(image - smallest image) x
+  number of periods + (period - first period)``, when that product fits in 64 bits;
+* the aggregations are packed too: the period's value and its count of purchases are summed as
+  one integer ``value x 2^b + count``; the number of periods and the repeat value likewise; the
+  first period and its value are one ``min`` of ``period x 2^b + value``. Each packing is used
+  only when bounds taken from the data (the number of rows and periods, the sum of absolute
+  values) prove that no sum can overflow, so the result is exact;
+* amounts are summed as integers in their smallest unit (decimals of precision up to 18);
+* refunds are matched to their purchases through a 64-bit hash of the transaction id first (a
+  cheap ``is_in`` over all purchases), then exactly, by a join of the few candidates;
+* the output is sorted by the image (which sorts like the ids) and the ids are rebuilt from it.
+
+:func:`packed_summary` returns ``None`` whenever one of these conditions fails (longer ids,
+float amounts, nulls in the id, sums that could overflow, small frames); the caller then runs
+the general plan. The figures are the same either way (a property test compares both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import numpy as np
+import polars as pl
+
+__all__ = ["MIN_ROWS", "packed_summary"]
+
+MIN_ROWS: Final = 50_000
+"""Frames shorter than this take the general plan (the packing's set-up costs more there)."""
+
+_LIMIT: Final = 1 << 62
+"""Packed sums are kept below this (Int64 holds up to ``2**63 - 1``; one bit of margin)."""
+
+_K = "__k"
+_D = "__d"
+_V = "__v"
+_Q = "__q"
+_W = "__w"
+_R = "__r"
+
+
+def _image(
+    frame: pl.DataFrame, column: str
+) -> tuple[pl.Expr, Callable[[pl.Series], pl.Series]] | None:
+    """An order-preserving integer image of the customer id column and the way back, or None."""
+    series = frame.get_column(column)
+    dtype = series.dtype
+    if series.null_count():
+        return None
+    if dtype.is_integer():
+        if dtype.is_unsigned_integer():
+            return pl.col(column).cast(pl.UInt64), lambda k: k.cast(dtype)
+        return pl.col(column).cast(pl.Int64), lambda k: k.cast(dtype)
+    if dtype != pl.String:
+        return None
+    if frame.select(pl.col(column).str.ends_with("\x00").any()).item():
+        return None  # "A" and "A\0" would share an image
+    # pad_end pads to 8 *characters*: a non-ASCII id may come out longer than 8 bytes and then
+    # reinterprets to null, which the caller checks (as it checks ids longer than 8 bytes).
+    image = (
+        pl.col(column)
+        .str.pad_end(8, "\x00")
+        .cast(pl.Binary)
+        .bin.reinterpret(dtype=pl.UInt64, endianness="big")
+    )
+
+    def back(k: pl.Series) -> pl.Series:
+        # numpy's fixed-width bytes drop the trailing zero bytes of the padding
+        raw = k.to_numpy().astype(">u8").view("S8")
+        return pl.Series(column, raw, dtype=pl.Binary).cast(pl.String)
+
+    return image, back
+
+
+def _minor_units(frame: pl.DataFrame, amount: str | None) -> tuple[pl.Expr, int] | None:
+    """The amount as an Int64 count of its smallest unit and that unit's power of ten."""
+    if amount is None:
+        return pl.lit(0, pl.Int64), 0
+    dtype = frame.schema[amount]
+    if isinstance(dtype, pl.Decimal):
+        precision = dtype.precision if dtype.precision is not None else 38
+        if precision > 18:
+            return None
+        scale = dtype.scale or 0
+        return (pl.col(amount) * 10**scale).cast(pl.Int64).fill_null(0), scale
+    if dtype.is_integer() and dtype != pl.UInt64:
+        return pl.col(amount).cast(pl.Int64).fill_null(0), 0
+    return None
+
+
+def _monetary_value(out: pl.DataFrame, decimals: int) -> pl.Series:
+    """Mean value of the repeat periods, as the general plan rounds it.
+
+    The general plan converts the decimal repeat total to Float64 (the correctly rounded
+    ``minor units / 10**decimals``) and divides that by the frequency. polars divides a float
+    column by a literal as a multiplication by the reciprocal, which can differ in the last bit,
+    so the two true divisions are numpy's.
+    """
+    repeat = out.get_column("__repeat").to_numpy().astype(np.float64)
+    if decimals:
+        repeat = repeat / float(10**decimals)
+    frequency = out.get_column("frequency").to_numpy().astype(np.float64)
+    mean = np.divide(repeat, frequency, out=np.zeros_like(repeat), where=frequency > 0)
+    return pl.Series("monetary_value", mean, dtype=pl.Float64)
+
+
+def packed_summary(
+    frame: pl.DataFrame,
+    *,
+    customer_id: str,
+    amount: str | None,
+    kind: str | None,
+    transaction_id: str,
+    refund_of: str,
+    key: pl.Expr,
+    end_key: int,
+    scale: int,
+    unit: int,
+    sort: bool,
+) -> pl.DataFrame | None:
+    """The summary of ``frame`` on packed integers, or ``None`` when the data do not allow it.
+
+    :param key: the period number of each row (:func:`loyaltykit.analytics._frames.period_number`).
+    :param end_key: period number of the last period counted.
+    :param scale: microseconds per period number; ``unit``: microseconds per time unit.
+    :returns: exactly the frame of the general plan (:func:`loyaltykit.analytics.summary`), sorted
+        by customer id when ``sort``.
+    """
+    if frame.height < MIN_ROWS:
+        return None
+    image = _image(frame, customer_id)
+    money = _minor_units(frame, amount)
+    if image is None or money is None:
+        return None
+    k_expr, back = image
+    v_expr, decimals = money
+    lf = frame.lazy()
+    in_window = key <= end_key
+    purchase_rows = lf if kind is None else lf.filter(pl.col(kind) == "purchase")
+    pre = (
+        purchase_rows.select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V))
+        .filter(pl.col(_D) <= end_key)
+        .collect()
+    )
+    if pre.height == 0 or pre.get_column(_K).null_count():
+        return None
+    k0, k1, d0, d1, bound = pre.select(
+        pl.col(_K).min().alias("k0"),
+        pl.col(_K).max().alias("k1"),
+        pl.col(_D).min().alias("d0"),
+        pl.col(_D).max().alias("d1"),
+        pl.col(_V).abs().cast(pl.Float64).sum().alias("bound"),
+    ).row(0)
+    span = int(d1) - int(d0) + 1
+    signed = frame.schema[customer_id].is_signed_integer()
+    if (int(k1) - int(k0) + 1) * span >= 1 << 64 or (signed and int(k1) - int(k0) >= 1 << 63):
+        return None
+    touched = None
+    if kind is not None:
+        refunds = (
+            lf.filter((pl.col(kind) == "refund") & in_window)
+            .group_by(refund_of)
+            .agg(v_expr.sum().alias(_R))
+            .collect()
+        )
+        if refunds.height:
+            hashes = refunds.get_column(refund_of).hash().implode()
+            touched = (
+                lf.filter(pl.col(transaction_id).hash().is_in(hashes))
+                .filter((pl.col(kind) == "purchase") & in_window)
+                .join(refunds.lazy(), left_on=transaction_id, right_on=refund_of, how="inner")
+                .select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V), _R)
+                .collect()
+            )
+            bound += float(touched.get_column(_R).abs().cast(pl.Float64).sum())
+    # the largest |sum of values| of any group, rounded up past float error
+    cap = int(bound) + 2 + int(bound * 1e-12)
+    count_bits = (pre.height).bit_length()
+    period_bits = span.bit_length()
+    value_bits = cap.bit_length() + 1  # signed values shifted by 2**(value_bits - 1)
+    if cap << count_bits >= _LIMIT or cap << period_bits >= _LIMIT or span << value_bits >= _LIMIT:
+        return None
+
+    q = ((pl.col(_K) - k0).cast(pl.UInt64) * span + (pl.col(_D) - d0).cast(pl.UInt64)).alias(_Q)
+    shift = 1 << count_bits
+    if touched is not None and touched.height:
+        # purchases count 1; a full refund takes the purchase's count back (-1) and its value,
+        # a partial one the refunded value only
+        full = pl.col(_R) >= pl.col(_V)
+        taken = pl.when(full).then(pl.col(_V)).otherwise(pl.col(_R))
+        if amount is None:
+            full, taken = pl.lit(True), pl.lit(0, pl.Int64)
+        adjust = touched.lazy().select(
+            q, (-taken * shift + pl.when(full).then(-1).otherwise(0)).alias(_W)
+        )
+        rows = pl.concat([pre.lazy().select(q, (pl.col(_V) * shift + 1).alias(_W)), adjust])
+        periods = (
+            rows.group_by(_Q)
+            .agg(pl.col(_W).sum())
+            .filter(pl.col(_W) % shift > 0)  # periods whose purchases were all refunded go
+            .select(_Q, (pl.col(_W) // shift).alias(_V))
+        )
+    else:
+        periods = pre.lazy().select(q, _V).group_by(_Q).agg(pl.col(_V).sum())
+
+    period_shift = 1 << period_bits
+    value_shift = 1 << value_bits
+    offset = value_shift >> 1
+    d_rel = (pl.col(_Q) % span).cast(pl.Int64)
+    grouped = periods.group_by((pl.col(_Q) // span).alias(_K)).agg(
+        (pl.col(_V) * period_shift + 1).sum().alias("__nv"),
+        (d_rel * value_shift + pl.col(_V) + offset).min().alias("__first"),
+        d_rel.max().alias("__last"),
+    )
+    n = pl.col("__nv") % period_shift
+    total = pl.col("__nv") // period_shift
+    first = pl.col("__first") // value_shift
+    first_value = pl.col("__first") % value_shift - offset
+    frequency = (n - 1).cast(pl.Int64)
+    columns = [
+        pl.col(_K),
+        frequency.alias("frequency"),
+        ((pl.col("__last") - first) * scale / unit).alias("recency"),
+        ((end_key - d0 - first) * scale / unit).alias("T"),
+    ]
+    if amount is not None:
+        columns.append((total - first_value).alias("__repeat"))
+    out = grouped.select(columns).collect()
+    if sort:
+        out = out.sort(_K)
+    if amount is not None:
+        out = out.with_columns(_monetary_value(out, decimals)).drop("__repeat")
+    relative = out.get_column(_K)
+    ids = relative.cast(pl.Int64) + k0 if k0 < 0 or signed else relative + k0
+    return out.drop(_K).insert_column(0, back(ids).alias(customer_id))
