@@ -98,6 +98,11 @@ def _minor_units(frame: pl.DataFrame, amount: str | None) -> tuple[pl.Expr, int]
     return None
 
 
+def _by_sorted_key(frame: pl.LazyFrame, key: str) -> pl.lazyframe.group_by.LazyGroupBy:
+    """Group ``frame``, sorted by ``key``, in that order (runs of equal keys, not hashing)."""
+    return frame.set_sorted(key).group_by(key, maintain_order=True)
+
+
 def _monetary_value(out: pl.DataFrame, decimals: int) -> pl.Series:
     """Mean value of the repeat periods, as the general plan rounds it.
 
@@ -126,7 +131,6 @@ def packed_summary(
     end_key: int,
     scale: int,
     unit: int,
-    sort: bool,
 ) -> pl.DataFrame | None:
     """The summary of ``frame`` on packed integers, or ``None`` when the data do not allow it.
 
@@ -134,7 +138,8 @@ def packed_summary(
     :param end_key: period number of the last period counted.
     :param scale: microseconds per period number; ``unit``: microseconds per time unit.
     :returns: exactly the frame of the general plan (:func:`loyaltykit.analytics.summary`), sorted
-        by customer id when ``sort``.
+        by customer id (the grouping runs over rows sorted by customer and period, so the sorted
+        order costs nothing more; ``sort=False`` gets it too).
     """
     if frame.height < MIN_ROWS:
         return None
@@ -187,8 +192,11 @@ def packed_summary(
     cap = int(bound) + 2 + int(bound * 1e-12)
     count_bits = (pre.height).bit_length()
     period_bits = span.bit_length()
-    value_bits = cap.bit_length() + 1  # signed values shifted by 2**(value_bits - 1)
-    if cap << count_bits >= _LIMIT or cap << period_bits >= _LIMIT or span << value_bits >= _LIMIT:
+    if (
+        cap >= 1 << 53  # repeat totals convert to Float64 exactly
+        or cap << count_bits >= _LIMIT
+        or cap << period_bits >= _LIMIT
+    ):
         return None
 
     q = ((pl.col(_K) - k0).cast(pl.UInt64) * span + (pl.col(_D) - d0).cast(pl.UInt64)).alias(_Q)
@@ -205,27 +213,28 @@ def packed_summary(
         )
         rows = pl.concat([pre.lazy().select(q, (pl.col(_V) * shift + 1).alias(_W)), adjust])
         periods = (
-            rows.group_by(_Q)
+            _by_sorted_key(rows.sort(_Q), _Q)
             .agg(pl.col(_W).sum())
             .filter(pl.col(_W) % shift > 0)  # periods whose purchases were all refunded go
             .select(_Q, (pl.col(_W) // shift).alias(_V))
         )
     else:
-        periods = pre.lazy().select(q, _V).group_by(_Q).agg(pl.col(_V).sum())
+        periods = _by_sorted_key(pre.lazy().select(q, _V).sort(_Q), _Q).agg(pl.col(_V).sum())
 
+    # periods come sorted by customer and period: each customer's first row is its first period
     period_shift = 1 << period_bits
-    value_shift = 1 << value_bits
-    offset = value_shift >> 1
     d_rel = (pl.col(_Q) % span).cast(pl.Int64)
-    grouped = periods.group_by((pl.col(_Q) // span).alias(_K)).agg(
+    customers = periods.with_columns((pl.col(_Q) // span).alias(_K), d_rel.alias(_D))
+    grouped = _by_sorted_key(customers, _K).agg(
         (pl.col(_V) * period_shift + 1).sum().alias("__nv"),
-        (d_rel * value_shift + pl.col(_V) + offset).min().alias("__first"),
-        d_rel.max().alias("__last"),
+        pl.col(_D).first().alias("__first"),
+        pl.col(_V).first().alias("__first_value"),
+        pl.col(_D).last().alias("__last"),
     )
     n = pl.col("__nv") % period_shift
     total = pl.col("__nv") // period_shift
-    first = pl.col("__first") // value_shift
-    first_value = pl.col("__first") % value_shift - offset
+    first = pl.col("__first")
+    first_value = pl.col("__first_value")
     frequency = (n - 1).cast(pl.Int64)
     columns = [
         pl.col(_K),
@@ -235,9 +244,7 @@ def packed_summary(
     ]
     if amount is not None:
         columns.append((total - first_value).alias("__repeat"))
-    out = grouped.select(columns).collect()
-    if sort:
-        out = out.sort(_K)
+    out = grouped.select(columns).collect()  # sorted by the image, that is by customer id
     if amount is not None:
         out = out.with_columns(_monetary_value(out, decimals)).drop("__repeat")
     relative = out.get_column(_K)

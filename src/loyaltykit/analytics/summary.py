@@ -314,7 +314,6 @@ def summary(
             end_key=end_key,
             scale=scale,
             unit=unit,
-            sort=sort,
         )
         if result is not None:
             return result
