@@ -10,19 +10,22 @@ frame with integers only:
   most 8 bytes that do not end in a zero byte), or the integer id itself;
 * customer and period are packed into **one** ``UInt64`` key, ``(image - smallest image) x
   number of periods + (period - first period)``, when that product fits in 64 bits;
-* the aggregations are packed too: the period's value and its count of purchases are summed as
-  one integer ``value x 2^b + count``; the number of periods and the repeat value likewise; the
-  first period and its value are one ``min`` of ``period x 2^b + value``. Each packing is used
-  only when bounds taken from the data (the number of rows and periods, the sum of absolute
-  values) prove that no sum can overflow, so the result is exact;
+* the rows are **sorted** by that key once, which brings each customer's periods together in
+  order; both groupings then run over sorted runs (``maintain_order`` on a key marked sorted)
+  instead of hashing, the first and last period of a customer are its first and last row, and
+  the output comes out sorted by customer id without a final sort;
+* sums are packed: the value of a period and its count of purchases are summed as one integer
+  ``value x 2^b + count`` (with refunds), the number of periods and the total value likewise.
+  Bounds taken from the data (the number of rows and periods, the sum of absolute values)
+  prove that no packed sum can overflow, or the packed plan is not used, so results are exact;
 * amounts are summed as integers in their smallest unit (decimals of precision up to 18);
 * refunds are matched to their purchases through a 64-bit hash of the transaction id first (a
   cheap ``is_in`` over all purchases), then exactly, by a join of the few candidates;
-* the output is sorted by the image (which sorts like the ids) and the ids are rebuilt from it.
+* the ids are rebuilt from the images of the output (or the integer ids shifted back).
 
 :func:`packed_summary` returns ``None`` whenever one of these conditions fails (longer ids,
-float amounts, nulls in the id, sums that could overflow, small frames); the caller then runs
-the general plan. The figures are the same either way (a property test compares both).
+float amounts, nulls in the id or the amount, sums that could overflow, small frames); the
+caller then runs the general plan. The figures are the same either way (a property test compares both).
 """
 
 from __future__ import annotations
@@ -86,15 +89,17 @@ def _minor_units(frame: pl.DataFrame, amount: str | None) -> tuple[pl.Expr, int]
     """The amount as an Int64 count of its smallest unit and that unit's power of ten."""
     if amount is None:
         return pl.lit(0, pl.Int64), 0
+    if frame.get_column(amount).null_count():
+        return None  # the general plan's refund rules compare with null amounts
     dtype = frame.schema[amount]
     if isinstance(dtype, pl.Decimal):
         precision = dtype.precision if dtype.precision is not None else 38
         if precision > 18:
             return None
         scale = dtype.scale or 0
-        return (pl.col(amount) * 10**scale).cast(pl.Int64).fill_null(0), scale
+        return (pl.col(amount) * 10**scale).cast(pl.Int64), scale
     if dtype.is_integer() and dtype != pl.UInt64:
-        return pl.col(amount).cast(pl.Int64).fill_null(0), 0
+        return pl.col(amount).cast(pl.Int64), 0
     return None
 
 

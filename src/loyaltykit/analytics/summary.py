@@ -1,8 +1,9 @@
 """Per-customer summaries for the buy-till-you-die models: frequency, recency, T, monetary value.
 
 The definitions are those of lifetimes' ``summary_data_from_transaction_data`` (and of Fader,
-Hardie & Lee 2005), computed with two polars hash aggregations (by customer and period, then by
-customer):
+Hardie & Lee 2005), computed with two polars aggregations (by customer and period, then by
+customer). A large eager frame whose ids and amounts allow it is summarised on packed integer
+keys instead (:mod:`loyaltykit.analytics._summary_packed`), with exactly the same result:
 
 * purchases are grouped into calendar ``period``\\ s (days by default, in the time zone of the
   timestamps); several purchases in one period count once, with their amounts summed;
