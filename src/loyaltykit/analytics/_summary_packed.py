@@ -54,20 +54,25 @@ _R = "__r"
 
 def _image(
     frame: pl.DataFrame, column: str
-) -> tuple[pl.Expr, Callable[[pl.Series], pl.Series]] | None:
-    """An order-preserving integer image of the customer id column and the way back, or None."""
+) -> tuple[pl.Expr, Callable[[pl.Series], pl.Series], pl.Expr | None] | None:
+    """An order-preserving integer image of the customer id column, the way back, and a check.
+
+    :returns: ``None`` when the column has no such image; else the image expression, the
+        function from images back to ids, and a boolean aggregate that must come out false for
+        the image to be one-to-one (or ``None`` when it always is).
+    """
     series = frame.get_column(column)
     dtype = series.dtype
     if series.null_count():
         return None
     if dtype.is_integer():
         if dtype.is_unsigned_integer():
-            return pl.col(column).cast(pl.UInt64), lambda k: k.cast(dtype)
-        return pl.col(column).cast(pl.Int64), lambda k: k.cast(dtype)
+            return pl.col(column).cast(pl.UInt64), lambda k: k.cast(dtype), None
+        return pl.col(column).cast(pl.Int64), lambda k: k.cast(dtype), None
     if dtype != pl.String:
         return None
-    if frame.select(pl.col(column).str.ends_with("\x00").any()).item():
-        return None  # "A" and "A\0" would share an image
+    # "A" and "A\0" would share an image
+    clash = pl.col(column).str.ends_with("\x00").any()
     # pad_end pads to 8 *characters*: a non-ASCII id may come out longer than 8 bytes and then
     # reinterprets to null, which the caller checks (as it checks ids longer than 8 bytes).
     image = (
@@ -82,7 +87,7 @@ def _image(
         raw = k.to_numpy().astype(">u8").view("S8")
         return pl.Series(column, raw, dtype=pl.Binary).cast(pl.String)
 
-    return image, back
+    return image, back, clash
 
 
 def _minor_units(frame: pl.DataFrame, amount: str | None) -> tuple[pl.Expr, int] | None:
@@ -152,16 +157,28 @@ def packed_summary(
     money = _minor_units(frame, amount)
     if image is None or money is None:
         return None
-    k_expr, back = image
+    k_expr, back, clash = image
     v_expr, decimals = money
     lf = frame.lazy()
     in_window = key <= end_key
     purchase_rows = lf if kind is None else lf.filter(pl.col(kind) == "purchase")
-    pre = (
-        purchase_rows.select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V))
-        .filter(pl.col(_D) <= end_key)
-        .collect()
-    )
+    queries = [
+        purchase_rows.select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V)).filter(
+            pl.col(_D) <= end_key
+        )
+    ]
+    if clash is not None:
+        queries.append(lf.select(clash))
+    if kind is not None:
+        queries.append(
+            lf.filter((pl.col(kind) == "refund") & in_window)
+            .group_by(refund_of)
+            .agg(v_expr.sum().alias(_R))
+        )
+    # one call, so that polars can run the three queries side by side
+    pre, *rest = pl.collect_all(queries)
+    if clash is not None and rest.pop(0).item():
+        return None
     if pre.height == 0 or pre.get_column(_K).null_count():
         return None
     k0, k1, d0, d1, bound = pre.select(
@@ -176,23 +193,18 @@ def packed_summary(
     if (int(k1) - int(k0) + 1) * span >= 1 << 64 or (signed and int(k1) - int(k0) >= 1 << 63):
         return None
     touched = None
-    if kind is not None:
-        refunds = (
-            lf.filter((pl.col(kind) == "refund") & in_window)
-            .group_by(refund_of)
-            .agg(v_expr.sum().alias(_R))
+    if rest and rest[0].height:
+        refunds = rest[0]
+        assert kind is not None
+        hashes = refunds.get_column(refund_of).hash().implode()
+        touched = (
+            lf.filter(pl.col(transaction_id).hash().is_in(hashes))
+            .filter((pl.col(kind) == "purchase") & in_window)
+            .join(refunds.lazy(), left_on=transaction_id, right_on=refund_of, how="inner")
+            .select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V), _R)
             .collect()
         )
-        if refunds.height:
-            hashes = refunds.get_column(refund_of).hash().implode()
-            touched = (
-                lf.filter(pl.col(transaction_id).hash().is_in(hashes))
-                .filter((pl.col(kind) == "purchase") & in_window)
-                .join(refunds.lazy(), left_on=transaction_id, right_on=refund_of, how="inner")
-                .select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V), _R)
-                .collect()
-            )
-            bound += float(touched.get_column(_R).abs().cast(pl.Float64).sum())
+        bound += float(touched.get_column(_R).abs().cast(pl.Float64).sum())
     # the largest |sum of values| of any group, rounded up past float error
     cap = int(bound) + 2 + int(bound * 1e-12)
     count_bits = (pre.height).bit_length()
