@@ -27,11 +27,9 @@ ID_ALPHABET = ("\x00", "\x01", " ", "-", "0", "1", "9", "A", "Z", "a", "z", "\x7
 
 PERIODS = ("D", "W", "M", "H", "Q", "s")
 
-TIME_UNITS: dict[str, tuple[str, ...]] = {"H": ("H",), "s": ("s",)}
-"""Time units drawn for a period (default: days, weeks, hours). Periods shorter than a day are
-measured in their own unit only: in days or weeks (``s``: in hours too) the general plan's
-``recency`` and ``T`` may differ from the packed plan's in the last bit
-(``test_summary_packed.test_known_mismatches``)."""
+TIME_UNITS: dict[str, tuple[str, ...]] = {"s": ("s", "H", "D")}
+"""Time units drawn for a period (default: days, weeks, hours). Both plans divide durations
+exactly (``exact_ratio``), so hourly periods in days or weeks must agree to the last bit too."""
 
 _SHORTEST_PERIOD_S = {"s": 1, "H": 3_600, "D": 23 * 3_600, "W": 7 * 86_400 - 3_600}
 _SHORTEST_PERIOD_S |= {"M": 28 * 86_400 - 3_600, "Q": 90 * 86_400 - 3_600}

@@ -25,7 +25,7 @@ from packed_strategies import SummaryCase, image, integer_ids, summary_cases
 from polars.testing import assert_frame_equal
 
 from loyaltykit.analytics import _summary_packed, summary
-from loyaltykit.analytics._frames import sort_frame
+from loyaltykit.analytics._frames import exact_ratio, sort_frame
 from loyaltykit.datasets import generate
 from loyaltykit.errors import InvalidValueError, LoyaltyKitError, ModelInputError
 from loyaltykit.schema import TRANSACTION_SCHEMA
@@ -115,7 +115,16 @@ def decimals(*values: str | int) -> list[Decimal]:
 
 
 # hours in days or weeks: see test_known_mismatches
-_PERIOD_UNITS = [("D", "D"), ("D", "W"), ("W", "W"), ("W", "D"), ("M", "D"), ("H", "H")]
+_PERIOD_UNITS = [
+    ("D", "D"),
+    ("D", "W"),
+    ("W", "W"),
+    ("W", "D"),
+    ("M", "D"),
+    ("H", "H"),
+    ("H", "D"),
+    ("H", "W"),
+]
 
 
 @given(transactions(), st.sampled_from(_PERIOD_UNITS))
@@ -201,7 +210,7 @@ def test_refunds_partial_full_repeated_unknown_and_late() -> None:
 def test_integer_ids_keep_their_dtype(dtype: pl.DataType, ids: list[int]) -> None:
     n = 2 * len(ids)
     tx = frame(ids * 2, decimals(*range(1, n + 1)), days=[0] * n, id_dtype=dtype)
-    assert check(tx)
+    assert check(tx) == (dtype != pl.Int128)  # 128-bit ids take the general plan
     out = summary(tx, observation_end=OBSERVATION_END)
     assert out.schema["customer_id"] == dtype
     assert out["customer_id"].to_list() == sorted(ids)
@@ -469,7 +478,7 @@ def test_medium_frame_in_berlin(medium: pl.DataFrame) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# known mismatches (reported to the lead; strict: each turns red once fixed, then drop the mark)
+# former mismatches between the plans (each fixed; kept as regression tests)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -541,30 +550,46 @@ def _refund_ids_of_another_integer_width() -> tuple[pl.DataFrame, dict[str, Any]
     return tx, {}
 
 
-def _known(
-    case: Any, reason: str, raises: type[Exception] = AssertionError
-) -> Any:  # a pytest ParameterSet
-    mark = pytest.mark.xfail(strict=True, raises=raises, reason=reason)
-    return pytest.param(case, id=case.__name__.strip("_"), marks=mark)
-
-
-_INVALID = pl.exceptions.InvalidOperationError
+_CASES = [
+    # T and recency are correctly rounded divisions in both plans (exact_ratio)
+    (_t_in_days_of_hourly_periods, True),
+    (_recency_in_weeks_of_hourly_periods, True),
+    # ids and amounts of 128 bits take the general plan
+    (_int128_ids, False),
+    (_uint128_ids, False),
+    (_int128_amounts, False),
+    # the general plan sums narrow integer amounts as Int64 and can negate unsigned ones
+    (_int32_amounts_beyond_32_bits, True),
+    (_uint32_amounts_beyond_32_bits, True),
+    (_refunds_of_unsigned_amounts, True),
+    # the hash prefilter is used only when transaction_id and refund_of share a dtype
+    (_refund_ids_of_another_integer_width, True),
+]
 
 
 @pytest.mark.parametrize(
-    "case",
-    [
-        _known(_t_in_days_of_hourly_periods, "T: x*(1/unit) vs x/unit in the last bit"),
-        _known(_recency_in_weeks_of_hourly_periods, "recency: x*(1/unit) vs x/unit"),
-        _known(_int128_ids, "packed plan raises on ids beyond 64 bits", _INVALID),
-        _known(_uint128_ids, "packed plan raises on ids beyond 64 bits", _INVALID),
-        _known(_int128_amounts, "packed plan raises on amounts beyond Int64", _INVALID),
-        _known(_int32_amounts_beyond_32_bits, "general plan sums Int32 amounts in Int32"),
-        _known(_uint32_amounts_beyond_32_bits, "general plan sums UInt32 amounts in UInt32"),
-        _known(_refunds_of_unsigned_amounts, "general plan cannot negate UInt32", _INVALID),
-        _known(_refund_ids_of_another_integer_width, "hash prefilter differs by int width"),
-    ],
+    ("case", "packs"), [pytest.param(c, p, id=c.__name__.strip("_")) for c, p in _CASES]
 )
-def test_known_mismatches(case: Any) -> None:
+def test_former_mismatches_agree(case: Any, packs: bool) -> None:
     tx, kwargs = case()
-    check(tx, **kwargs)
+    assert check(tx, **kwargs) == packs
+
+
+@given(
+    st.lists(st.integers(min_value=-(2**40), max_value=2**40), min_size=1, max_size=50),
+    st.sampled_from(
+        [(3_600_000_000, 86_400_000_000), (86_400_000_000, 604_800_000_000), (1, 7), (24, 1)]
+    ),
+)
+def test_exact_ratio_rounds_like_python(values: list[int], ratio: tuple[int, int]) -> None:
+    numerator, denominator = ratio
+    frame = pl.DataFrame({"x": values}, schema={"x": pl.Int64})
+    for engine in ("in-memory", "streaming"):
+        got = (
+            frame.lazy()
+            .select(exact_ratio(pl.col("x"), numerator, denominator).alias("r"))
+            .collect(engine=engine)
+            .get_column("r")
+            .to_list()
+        )
+        assert got == [v * numerator / denominator for v in values]

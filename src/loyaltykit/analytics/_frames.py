@@ -6,6 +6,7 @@ Everything here builds polars expressions; nothing loops over rows.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Final, Literal, TypeAlias
 
 import polars as pl
@@ -21,6 +22,7 @@ __all__ = [
     "TimeUnit",
     "as_lazy",
     "check_columns",
+    "exact_ratio",
     "like",
     "local_naive",
     "period_start",
@@ -69,6 +71,24 @@ def as_lazy(frame: pl.DataFrame | pl.LazyFrame, owner: str, name: str) -> pl.Laz
         "must be a polars DataFrame or LazyFrame; read files and pandas/pyarrow frames with "
         "loyaltykit.read_transactions (or pl.from_pandas / pl.from_arrow) first",
     )
+
+
+def exact_ratio(value: pl.Expr, numerator: int, denominator: int) -> pl.Expr:
+    """``value x numerator / denominator`` as Float64, correctly rounded, like Python's ``/``.
+
+    ``value`` is an integer expression (a count of periods, say); the result is the nearest
+    float to the exact ratio as long as ``value x numerator / gcd`` stays below 2**53. polars
+    divides by a literal as a multiplication by its reciprocal, which can miss the nearest float
+    by one bit (``x / 24`` for ``x = 2158`` hours gives ``89.91666666666667``, the exact ratio
+    rounds to ``...666``), and lifetimes, with numpy's division, is exact. Dividing by a
+    column of the denominator (``x * 0 + denominator``: the optimizer does not fold it into a
+    literal) makes polars divide element by element. A test checks this against Python.
+    """
+    gcd = math.gcd(numerator, denominator)
+    scaled = value.cast(pl.Int64) * (numerator // gcd)
+    if denominator == gcd:
+        return scaled.cast(pl.Float64)
+    return scaled.cast(pl.Float64) / (scaled * 0 + denominator // gcd).cast(pl.Float64)
 
 
 def like(template: FrameT, result: pl.LazyFrame) -> FrameT:

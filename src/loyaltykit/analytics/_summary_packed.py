@@ -36,6 +36,8 @@ from typing import Final
 import numpy as np
 import polars as pl
 
+from loyaltykit.analytics._frames import exact_ratio
+
 __all__ = ["MIN_ROWS", "packed_summary"]
 
 MIN_ROWS: Final = 50_000
@@ -64,6 +66,8 @@ def _image(
     series = frame.get_column(column)
     dtype = series.dtype
     if series.null_count():
+        return None
+    if dtype in (pl.Int128, pl.UInt128):
         return None
     if dtype.is_integer():
         if dtype.is_unsigned_integer():
@@ -103,7 +107,7 @@ def _minor_units(frame: pl.DataFrame, amount: str | None) -> tuple[pl.Expr, int]
             return None
         scale = dtype.scale or 0
         return (pl.col(amount) * 10**scale).cast(pl.Int64), scale
-    if dtype.is_integer() and dtype != pl.UInt64:
+    if dtype.is_integer() and dtype not in (pl.UInt64, pl.Int128, pl.UInt128):
         return pl.col(amount).cast(pl.Int64), 0
     return None
 
@@ -196,10 +200,14 @@ def packed_summary(
     if rest and rest[0].height:
         refunds = rest[0]
         assert kind is not None
-        hashes = refunds.get_column(refund_of).hash().implode()
+        candidates = lf
+        if frame.schema[transaction_id] == frame.schema[refund_of]:
+            # equal values of one dtype hash alike (across dtypes they need not: Int32 -1 and
+            # Int64 -1 differ), so the hash finds every refunded purchase, and a few others
+            hashes = refunds.get_column(refund_of).hash().implode()
+            candidates = lf.filter(pl.col(transaction_id).hash().is_in(hashes))
         touched = (
-            lf.filter(pl.col(transaction_id).hash().is_in(hashes))
-            .filter((pl.col(kind) == "purchase") & in_window)
+            candidates.filter((pl.col(kind) == "purchase") & in_window)
             .join(refunds.lazy(), left_on=transaction_id, right_on=refund_of, how="inner")
             .select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V), _R)
             .collect()
@@ -256,8 +264,8 @@ def packed_summary(
     columns = [
         pl.col(_K),
         frequency.alias("frequency"),
-        ((pl.col("__last") - first) * scale / unit).alias("recency"),
-        ((end_key - d0 - first) * scale / unit).alias("T"),
+        exact_ratio(pl.col("__last") - first, scale, unit).alias("recency"),
+        exact_ratio(end_key - d0 - first, scale, unit).alias("T"),
     ]
     if amount is not None:
         columns.append((total - first_value).alias("__repeat"))

@@ -30,6 +30,7 @@ from loyaltykit.analytics._frames import (
     TimeUnit,
     as_lazy,
     check_columns,
+    exact_ratio,
     like,
     like_sorted,
     local_naive,
@@ -125,7 +126,8 @@ def _purchase_rows(
         cutoff=cutoff,
         cutoff_name=cutoff_name,
     )
-    value = pl.col(amount) if amount is not None else pl.lit(0, pl.Int64)
+    value_dtype = _value_dtype(lf.collect_schema()[amount]) if amount is not None else pl.Int64
+    value = pl.col(amount).cast(value_dtype) if amount is not None else pl.lit(0, pl.Int64)
     rows = lf.with_columns(key.alias(_KEY)).filter(pl.col(_KEY) <= cutoff_key)
     one = pl.lit(1, pl.Int32).alias(_COUNT)
     if not use_kind:
@@ -138,23 +140,34 @@ def _purchase_rows(
             pl.lit(None, pl.Int64).first().alias("__refunded")
         )
     else:
-        refunded = refunds.group_by(refund_of).agg(pl.col(amount).sum().alias("__refunded"))
+        refunded = refunds.group_by(refund_of).agg(value.sum().alias("__refunded"))
     touched = purchases.join(refunded, left_on=transaction_id, right_on=refund_of, how="inner")
     if amount is None:
         # without amounts, any refund of a purchase cancels it
         full: pl.Expr = pl.lit(True)
         taken = value
     else:
-        full = pl.col("__refunded") >= pl.col(amount)
-        taken = pl.when(full).then(pl.col(amount)).otherwise(pl.col("__refunded"))
+        full = pl.col("__refunded") >= value
+        taken = pl.when(full).then(value).otherwise(pl.col("__refunded"))
     adjustments = touched.select(
         customer_id,
         _KEY,
-        (-taken).cast(purchases.collect_schema()[amount] if amount else pl.Int64).alias(_VALUE),
+        (-taken).cast(value_dtype).alias(_VALUE),
         pl.when(full).then(-1).otherwise(0).cast(pl.Int32).alias(_COUNT),
     )
     base = purchases.select(customer_id, _KEY, value.alias(_VALUE), one)
     return pl.concat([base, adjustments], how="vertical"), cutoff_key, scale
+
+
+def _value_dtype(dtype: pl.DataType) -> pl.DataType:
+    """The dtype amounts are summed in: integers narrower than 64 bits are widened to Int64
+    (sums of Int32 amounts would wrap, and unsigned ones could not be negated to net refunds),
+    UInt64 to Decimal(38, 0); other dtypes (Decimal, Int64, floats) are kept."""
+    if dtype in (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32):
+        return pl.Int64()
+    if dtype == pl.UInt64:
+        return pl.Decimal(38, 0)
+    return dtype
 
 
 def _net_periods(rows: pl.LazyFrame, customer_id: str) -> pl.LazyFrame:
@@ -187,7 +200,8 @@ def purchase_periods(
     :param period: the calendar period purchases are grouped into (``"D"`` days by default).
     :returns: columns ``customer_id`` (as named in the input), ``period_start`` (naive
         ``Datetime("us")``, wall-clock time in the data's time zone) and ``value`` (the period's
-        net amount, in the input's dtype; ``0`` without an amount column), sorted by customer and
+        net amount, in the input's dtype, with integers narrower than 64 bits as Int64 and UInt64 as
+        Decimal(38, 0); ``0`` without an amount column), sorted by customer and
         period unless ``sort=False``.
     """
     owner = "purchase_periods"
@@ -229,18 +243,28 @@ def _aggregate(
     first = key.min()
     grouped = periods.group_by(customer_id).agg(
         (pl.len() - 1).cast(pl.Int64).alias("frequency"),
-        # period numbers -> microseconds (exact in Int64) -> time units
-        ((key.max() - first).cast(pl.Int64) * scale / unit).alias("recency"),
-        ((end_key - first.cast(pl.Int64)) * scale / unit).alias("T"),
+        first.cast(pl.Int64).alias("__first"),
+        key.max().cast(pl.Int64).alias("__last"),
         # exact (decimal) repeat revenue: everything but the first period
         (value.sum() - value.min_by(key)).cast(pl.Float64).alias("__repeat_total"),
     )
-    return grouped.with_columns(
-        pl.when(pl.col("frequency") > 0)
-        .then(pl.col("__repeat_total") / pl.col("frequency"))
-        .otherwise(0.0)
-        .alias("monetary_value")
-    ).drop("__repeat_total")
+    # period numbers -> time units, correctly rounded
+    return (
+        grouped.select(
+            customer_id,
+            "frequency",
+            exact_ratio(pl.col("__last") - pl.col("__first"), scale, unit).alias("recency"),
+            exact_ratio(end_key - pl.col("__first"), scale, unit).alias("T"),
+            "__repeat_total",
+        )
+        .with_columns(
+            pl.when(pl.col("frequency") > 0)
+            .then(pl.col("__repeat_total") / pl.col("frequency"))
+            .otherwise(0.0)
+            .alias("monetary_value")
+        )
+        .drop("__repeat_total")
+    )
 
 
 def summary(
