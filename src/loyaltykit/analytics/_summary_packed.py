@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-import numpy as np
 import polars as pl
 
 from loyaltykit.analytics._frames import exact_ratio
@@ -115,22 +114,6 @@ def _minor_units(frame: pl.DataFrame, amount: str | None) -> tuple[pl.Expr, int]
 def _by_sorted_key(frame: pl.LazyFrame, key: str) -> pl.lazyframe.group_by.LazyGroupBy:
     """Group ``frame``, sorted by ``key``, in that order (runs of equal keys, not hashing)."""
     return frame.set_sorted(key).group_by(key, maintain_order=True)
-
-
-def _monetary_value(out: pl.DataFrame, decimals: int) -> pl.Series:
-    """Mean value of the repeat periods, as the general plan rounds it.
-
-    The general plan converts the decimal repeat total to Float64 (the correctly rounded
-    ``minor units / 10**decimals``) and divides that by the frequency. polars divides a float
-    column by a literal as a multiplication by the reciprocal, which can differ in the last bit,
-    so the two true divisions are numpy's.
-    """
-    repeat = out.get_column("__repeat").to_numpy().astype(np.float64)
-    if decimals:
-        repeat = repeat / float(10**decimals)
-    frequency = out.get_column("frequency").to_numpy().astype(np.float64)
-    mean = np.divide(repeat, frequency, out=np.zeros_like(repeat), where=frequency > 0)
-    return pl.Series("monetary_value", mean, dtype=pl.Float64)
 
 
 def packed_summary(
@@ -268,10 +251,17 @@ def packed_summary(
         exact_ratio(end_key - d0 - first, scale, unit).alias("T"),
     ]
     if amount is not None:
-        columns.append((total - first_value).alias("__repeat"))
+        # as the general plan: the repeat total as the nearest float (its decimal's Float64
+        # cast), divided by the frequency; exact_ratio, as polars divides by a literal as a
+        # multiplication by the reciprocal
+        repeat = exact_ratio(total - first_value, 1, 10**decimals)
+        columns.append(
+            pl.when(frequency > 0)
+            .then(repeat / frequency.cast(pl.Float64))
+            .otherwise(0.0)
+            .alias("monetary_value")
+        )
     out = grouped.select(columns).collect()  # sorted by the image, that is by customer id
-    if amount is not None:
-        out = out.with_columns(_monetary_value(out, decimals)).drop("__repeat")
     relative = out.get_column(_K)
     ids = relative.cast(pl.Int64) + k0 if k0 < 0 or signed else relative + k0
     return out.drop(_K).insert_column(0, back(ids).alias(customer_id))
