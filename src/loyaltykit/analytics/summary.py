@@ -306,7 +306,9 @@ def summary(
     :param transaction_id: name of the transaction id column (used to net refunds).
     :param refund_of: name of the column naming the purchase a refund refunds.
     :param sort: sort the rows by customer id (default). ``False`` leaves them in no particular
-        order, which saves a sort of the customer ids on large data.
+        order, which saves a sort of the customer ids on a large ``LazyFrame``. (A large eager
+        frame with ids of up to 8 bytes or integer ids is summarised on packed integer keys,
+        see :doc:`/explanation/analytics-performance`; that plan's output is sorted anyway.)
     :returns: the same kind of frame as given, one row per customer sorted by customer id:
         ``customer_id`` (input name and dtype), ``frequency`` (Int64), ``recency`` and ``T``
         (Float64, in ``time_unit``) and, with an amount, ``monetary_value`` (Float64).
