@@ -11,9 +11,10 @@ frame with integers only:
 * customer and period are packed into **one** ``UInt64`` key, ``(image - smallest image) x
   number of periods + (period - first period)``, when that product fits in 64 bits;
 * the rows are **sorted** by that key once, which brings each customer's periods together in
-  order; both groupings then run over sorted runs (``maintain_order`` on a key marked sorted)
-  instead of hashing, the first and last period of a customer are its first and last row, and
-  the output comes out sorted by customer id without a final sort;
+  order; both groupings then become run sums over the sorted rows (a running total read at the
+  last row of each run, minus the one before: no hashing), the first and last period of a
+  customer are its first and last row, and the output comes out sorted by customer id without
+  a final sort;
 * sums are packed: the value of a period and its count of purchases are summed as one integer
   ``value x 2^b + count`` (with refunds), the number of periods and the total value likewise.
   Bounds taken from the data (the number of rows and periods, the sum of absolute values)
@@ -111,9 +112,24 @@ def _minor_units(frame: pl.DataFrame, amount: str | None) -> tuple[pl.Expr, int]
     return None
 
 
-def _by_sorted_key(frame: pl.LazyFrame, key: str) -> pl.lazyframe.group_by.LazyGroupBy:
-    """Group ``frame``, sorted by ``key``, in that order (runs of equal keys, not hashing)."""
-    return frame.set_sorted(key).group_by(key, maintain_order=True)
+def _run_edge(key: str, step: int) -> pl.Expr:
+    """True on the first (``step=1``) or last (``step=-1``) row of each run of equal ``key``."""
+    return (pl.col(key) != pl.col(key).shift(step)).fill_null(True)
+
+
+def _run_sums(frame: pl.LazyFrame, key: str, value: str) -> pl.LazyFrame:
+    """``value`` summed over each run of equal ``key`` in ``frame`` (sorted by ``key``).
+
+    One row per run, in order: the running total at the run's last row minus the one before it.
+    No hashing and no group bookkeeping; the caller's bounds keep the running total of all rows
+    within Int64 (it is at most the sum of the absolute values).
+    """
+    running = pl.col("__running")
+    return (
+        frame.with_columns(pl.col(value).cum_sum().alias("__running"))
+        .filter(_run_edge(key, -1))
+        .select(key, (running - running.shift(1).fill_null(0)).alias(value))
+    )
 
 
 def packed_summary(
@@ -221,33 +237,43 @@ def packed_summary(
         )
         rows = pl.concat([pre.lazy().select(q, (pl.col(_V) * shift + 1).alias(_W)), adjust])
         periods = (
-            _by_sorted_key(rows.sort(_Q), _Q)
-            .agg(pl.col(_W).sum())
+            _run_sums(rows.sort(_Q), _Q, _W)
             .filter(pl.col(_W) % shift > 0)  # periods whose purchases were all refunded go
             .select(_Q, (pl.col(_W) // shift).alias(_V))
         )
     else:
-        periods = _by_sorted_key(pre.lazy().select(q, _V).sort(_Q), _Q).agg(pl.col(_V).sum())
+        periods = _run_sums(pre.lazy().select(q, _V).sort(_Q), _Q, _V)
 
-    # periods come sorted by customer and period: each customer's first row is its first period
+    # periods come sorted by customer and period: a customer's first row is its first period,
+    # its last row its last period; the number of periods and their total are one packed sum
     period_shift = 1 << period_bits
-    d_rel = (pl.col(_Q) % span).cast(pl.Int64)
-    customers = periods.with_columns((pl.col(_Q) // span).alias(_K), d_rel.alias(_D))
-    grouped = _by_sorted_key(customers, _K).agg(
-        (pl.col(_V) * period_shift + 1).sum().alias("__nv"),
-        pl.col(_D).first().alias("__first"),
-        pl.col(_V).first().alias("__first_value"),
-        pl.col(_D).last().alias("__last"),
+    packed = pl.col(_V) * period_shift + 1
+    customers = periods.with_columns(
+        (pl.col(_Q) // span).alias(_K), packed.cum_sum().alias("__cs"), packed.alias("__nv")
+    )
+    starts = customers.filter(_run_edge(_K, 1)).select(
+        _K,
+        (pl.col(_Q) % span).cast(pl.Int64).alias("__first"),
+        pl.col(_V).alias("__first_value"),
+        (pl.col("__cs") - pl.col("__nv")).alias("__before"),
+    )
+    ends = customers.filter(_run_edge(_K, -1)).select(
+        (pl.col(_Q) % span).cast(pl.Int64).alias("__last"), pl.col("__cs").alias("__through")
+    )
+    # one start and one end per customer, both in order: side by side they line up
+    grouped = pl.concat([starts, ends], how="horizontal").with_columns(
+        (pl.col("__through") - pl.col("__before")).alias("__nv")
     )
     n = pl.col("__nv") % period_shift
     total = pl.col("__nv") // period_shift
     first = pl.col("__first")
+    last = pl.col("__last")
     first_value = pl.col("__first_value")
     frequency = (n - 1).cast(pl.Int64)
     columns = [
         pl.col(_K),
         frequency.alias("frequency"),
-        exact_ratio(pl.col("__last") - first, scale, unit).alias("recency"),
+        exact_ratio(last - first, scale, unit).alias("recency"),
         exact_ratio(end_key - d0 - first, scale, unit).alias("T"),
     ]
     if amount is not None:
