@@ -477,6 +477,22 @@ def test_medium_frame_in_berlin(medium: pl.DataFrame) -> None:
     assert_frame_equal(out, expected, check_exact=True)
 
 
+def test_large_shuffled_chunked_frame_agrees() -> None:
+    """Several hundred thousand rows, shuffled and in many chunks: the packed plan's sort and
+    run sums (running totals, shifts, two filtered frames side by side) run over many morsels
+    of the streaming engine and must still line up with the general plan."""
+    from loyaltykit.datasets import generate
+
+    tx = generate(120_000, seed=5).transactions.sample(fraction=1.0, shuffle=True, seed=3)
+    tx = pl.concat(list(tx.iter_slices(25_000)), rechunk=False)
+    assert tx.n_chunks() > 10
+    end = dt.date(2025, 1, 1)
+    with packed_spy(min_rows=None) as answered:
+        out = summary(tx, observation_end=end)
+    assert answered == [True]
+    assert_frame_equal(out, general(tx, observation_end=end), check_exact=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # former mismatches between the plans (each fixed; kept as regression tests)
 # ---------------------------------------------------------------------------------------------
