@@ -8,7 +8,8 @@ million touchpoints).
 
    - ``loyaltykit.summary`` on the transaction frame (refunds netted inside the timed call),
      which takes the packed-integer plan for such an eager frame, and the same call on a
-     ``LazyFrame`` (the general plan, collected; unsorted);
+     ``LazyFrame`` (the lazy form of that plan: a few small results collected first, the rest
+     returned as a lazy query), collected;
    - the **floor**: one polars ``group_by`` over the same frame with count, min and max of the
      timestamp and sum of the amount -- the least work any per-customer summary needs -- run
      as a lazy query, on the engine polars uses for lazy queries (the streaming engine since
@@ -166,7 +167,7 @@ def main() -> None:
         ("polars group_by count/min/max/sum, lazy (floor)", lambda: floor(tx)),
         ("loyaltykit.summary (refunds netted)", lambda: a.summary(tx, observation_end=end)),
         (
-            "loyaltykit.summary of a LazyFrame (general plan), collected",
+            "loyaltykit.summary of a LazyFrame, collected",
             lambda: a.summary(tx.lazy(), observation_end=end).collect(),
         ),
     ]

@@ -57,9 +57,20 @@ def packed_spy(min_rows: int | None = 0) -> Iterator[list[bool]]:
 
 
 def general(frame: pl.DataFrame, **kwargs: Any) -> pl.DataFrame:
-    """The general plan's frame, ordered as the eager general path orders it."""
-    out = summary(frame.lazy(), **kwargs).collect()
+    """The general plan's frame (the packed plan switched off), ordered as the eager general path
+    orders it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_summary_packed, "ENABLED", False)
+        out = summary(frame.lazy(), **kwargs).collect()
     return sort_frame(out, str(kwargs.get("customer_id", "customer_id")))
+
+
+def lazy(frame: pl.DataFrame, **kwargs: Any) -> pl.DataFrame:
+    """The summary of ``frame.lazy()`` -- the packed plan's lazy form where the data allow it --
+    collected and ordered as :func:`general`."""
+    out = summary(frame.lazy(), **kwargs)
+    assert isinstance(out, pl.LazyFrame)
+    return sort_frame(out.collect(), str(kwargs.get("customer_id", "customer_id")))
 
 
 def check(frame: pl.DataFrame, *, sort: bool = True, **kwargs: Any) -> bool:
@@ -75,6 +86,7 @@ def check(frame: pl.DataFrame, *, sort: bool = True, **kwargs: Any) -> bool:
         eager = sort_frame(eager, customer_id)
     assert_frame_equal(eager, expected, check_exact=True)
     assert eager.schema[customer_id] == frame.schema[customer_id]
+    assert_frame_equal(lazy(frame, sort=sort, **kwargs), expected, check_exact=True)
     return answered[0]
 
 
@@ -475,6 +487,56 @@ def test_medium_frame_in_berlin(medium: pl.DataFrame) -> None:
     assert answered == [True]
     expected = general(tx, observation_end=dt.date(2024, 10, 27), period="H", time_unit="H")
     assert_frame_equal(out, expected, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"observation_end": dt.date(2025, 1, 1)},
+        {"observation_end": dt.date(2024, 6, 30), "period": "W", "time_unit": "W"},
+        {"observation_end": dt.date(2024, 6, 30), "amount": None},
+    ],
+)
+def test_lazy_frames_take_the_lazy_packed_plan(
+    medium: pl.DataFrame, kwargs: dict[str, Any]
+) -> None:
+    with packed_spy(min_rows=None) as answered:
+        out = summary(medium.lazy(), **kwargs)
+    assert answered == [True]  # no minimum size for a lazy frame
+    assert isinstance(out, pl.LazyFrame)
+    assert_frame_equal(out.collect(), general(medium, **kwargs), check_exact=True)
+    streamed = summary(medium.lazy(), **kwargs).collect(engine="streaming")
+    assert_frame_equal(streamed, general(medium, **kwargs), check_exact=True)
+
+
+def test_lazy_frames_with_nulls_take_the_general_plan(medium: pl.DataFrame) -> None:
+    end = dt.date(2025, 1, 1)
+    null_amount = medium.with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(None).otherwise(pl.col("amount")).alias("amount")
+    )
+    null_id = medium.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(None)
+        .otherwise(pl.col("customer_id"))
+        .alias("customer_id")
+    )
+    for tx in (null_amount, null_id):
+        with packed_spy(min_rows=None) as answered:
+            out = summary(tx.lazy(), observation_end=end).collect()
+        assert answered == [False]
+        assert_frame_equal(sort_frame(out, "customer_id"), general(tx, observation_end=end))
+
+
+def test_lazy_integer_ids(medium: pl.DataFrame) -> None:
+    tx = medium.with_columns(
+        (pl.col("customer_id").str.slice(1).cast(pl.Int64) - 10_000).alias("customer_id")
+    )
+    end = dt.date(2025, 1, 1)
+    with packed_spy(min_rows=None) as answered:
+        out = summary(tx.lazy(), observation_end=end).collect()
+    assert answered == [True]
+    assert out.schema["customer_id"] == pl.Int64
+    assert_frame_equal(out, general(tx, observation_end=end), check_exact=True)
 
 
 def test_large_shuffled_chunked_frame_agrees() -> None:

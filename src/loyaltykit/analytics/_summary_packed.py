@@ -37,8 +37,13 @@ from typing import Final
 import polars as pl
 
 from loyaltykit.analytics._frames import exact_ratio
+from loyaltykit.protocols import FrameT
 
-__all__ = ["MIN_ROWS", "packed_summary"]
+__all__ = ["ENABLED", "MIN_ROWS", "packed_summary"]
+
+ENABLED = True
+"""Whether :func:`loyaltykit.analytics.summary` may use this plan; tests switch it off to get
+the general plan of the same frame."""
 
 MIN_ROWS: Final = 50_000
 """Frames shorter than this take the general plan (the packing's set-up costs more there)."""
@@ -55,7 +60,7 @@ _R = "__r"
 
 
 def _image(
-    frame: pl.DataFrame, column: str
+    frame: pl.DataFrame | pl.LazyFrame, column: str
 ) -> tuple[pl.Expr, Callable[[pl.Series], pl.Series], pl.Expr | None] | None:
     """An order-preserving integer image of the customer id column, the way back, and a check.
 
@@ -63,10 +68,9 @@ def _image(
         function from images back to ids, and a boolean aggregate that must come out false for
         the image to be one-to-one (or ``None`` when it always is).
     """
-    series = frame.get_column(column)
-    dtype = series.dtype
-    if series.null_count():
-        return None
+    dtype = frame.collect_schema()[column]
+    if isinstance(frame, pl.DataFrame) and frame.get_column(column).null_count():
+        return None  # (a lazy frame's null ids show as null images, which the caller checks)
     if dtype in (pl.Int128, pl.UInt128):
         return None
     if dtype.is_integer():
@@ -94,13 +98,19 @@ def _image(
     return image, back, clash
 
 
-def _minor_units(frame: pl.DataFrame, amount: str | None) -> tuple[pl.Expr, int] | None:
-    """The amount as an Int64 count of its smallest unit and that unit's power of ten."""
+def _minor_units(
+    frame: pl.DataFrame | pl.LazyFrame, amount: str | None
+) -> tuple[pl.Expr, int] | None:
+    """The amount as an Int64 count of its smallest unit and that unit's power of ten.
+
+    Amounts with nulls take the general plan, whose refund rules compare with null amounts:
+    checked here for an eager frame, by the caller's statistics for a lazy one.
+    """
     if amount is None:
         return pl.lit(0, pl.Int64), 0
-    if frame.get_column(amount).null_count():
-        return None  # the general plan's refund rules compare with null amounts
-    dtype = frame.schema[amount]
+    if isinstance(frame, pl.DataFrame) and frame.get_column(amount).null_count():
+        return None
+    dtype = frame.collect_schema()[amount]
     if isinstance(dtype, pl.Decimal):
         precision = dtype.precision if dtype.precision is not None else 38
         if precision > 18:
@@ -117,8 +127,9 @@ def _run_edge(key: str, step: int) -> pl.Expr:
     return (pl.col(key) != pl.col(key).shift(step)).fill_null(True)
 
 
-def _run_sums(frame: pl.LazyFrame, key: str, value: str) -> pl.LazyFrame:
-    """``value`` summed over each run of equal ``key`` in ``frame`` (sorted by ``key``).
+def _run_sums(frame: pl.LazyFrame, key: str, value: str, carry: list[str]) -> pl.LazyFrame:
+    """``value`` summed over each run of equal ``key`` in ``frame`` (sorted by ``key``); the
+    ``carry`` columns as they are on the run's last row.
 
     One row per run, in order: the running total at the run's last row minus the one before it.
     No hashing and no group bookkeeping; the caller's bounds keep the running total of all rows
@@ -128,12 +139,12 @@ def _run_sums(frame: pl.LazyFrame, key: str, value: str) -> pl.LazyFrame:
     return (
         frame.with_columns(pl.col(value).cum_sum().alias("__running"))
         .filter(_run_edge(key, -1))
-        .select(key, (running - running.shift(1).fill_null(0)).alias(value))
+        .select(key, (running - running.shift(1).fill_null(0)).alias(value), *carry)
     )
 
 
 def packed_summary(
-    frame: pl.DataFrame,
+    frame: FrameT,
     *,
     customer_id: str,
     amount: str | None,
@@ -144,8 +155,15 @@ def packed_summary(
     end_key: int,
     scale: int,
     unit: int,
-) -> pl.DataFrame | None:
+) -> FrameT | None:
     """The summary of ``frame`` on packed integers, or ``None`` when the data do not allow it.
+
+    An eager frame is summarised at once: its purchase rows are materialised (as integer
+    images, period numbers and minor units) and the ids rebuilt from the images at the end. A
+    lazy frame gets a lazy plan back: the statistics the packing needs (id range, period range,
+    value bounds, nulls), the refund totals and the refunded purchases are collected first --
+    small results, which read the input once more -- and the customer ids ride along through
+    the sort instead of being rebuilt.
 
     :param key: the period number of each row (:func:`loyaltykit.analytics._frames.period_number`).
     :param end_key: period number of the last period counted.
@@ -154,7 +172,8 @@ def packed_summary(
         by customer id (the grouping runs over rows sorted by customer and period, so the sorted
         order costs nothing more; ``sort=False`` gets it too).
     """
-    if frame.height < MIN_ROWS:
+    eager = isinstance(frame, pl.DataFrame)
+    if not ENABLED or (isinstance(frame, pl.DataFrame) and frame.height < MIN_ROWS):
         return None
     image = _image(frame, customer_id)
     money = _minor_units(frame, amount)
@@ -162,37 +181,49 @@ def packed_summary(
         return None
     k_expr, back, clash = image
     v_expr, decimals = money
+    schema = frame.collect_schema()
+    id_dtype = schema[customer_id]
+    # a lazy plan carries string ids through the sort; integer ids are shifted back
+    carry = [customer_id] if not eager and id_dtype == pl.String else []
     lf = frame.lazy()
     in_window = key <= end_key
     purchase_rows = lf if kind is None else lf.filter(pl.col(kind) == "purchase")
-    queries = [
-        purchase_rows.select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V)).filter(
-            pl.col(_D) <= end_key
-        )
+    purchases = purchase_rows.select(
+        k_expr.alias(_K), key.alias(_D), v_expr.alias(_V), *carry
+    ).filter(pl.col(_D) <= end_key)
+    stats = [
+        pl.len().alias("n"),
+        pl.col(_K).null_count().alias("nulls"),
+        pl.col(_K).min().alias("k0"),
+        pl.col(_K).max().alias("k1"),
+        pl.col(_D).min().alias("d0"),
+        pl.col(_D).max().alias("d1"),
+        pl.col(_V).abs().cast(pl.Float64).sum().alias("bound"),
     ]
+    checks = []
     if clash is not None:
-        queries.append(lf.select(clash))
+        checks.append(clash)
+    if not eager and amount is not None:
+        checks.append(pl.col(amount).is_null().any())
+    queries: list[pl.LazyFrame] = [purchases if eager else purchases.select(stats)]
+    if checks:
+        queries.append(lf.select(pl.any_horizontal(*checks).alias("refused")))
     if kind is not None:
         queries.append(
             lf.filter((pl.col(kind) == "refund") & in_window)
             .group_by(refund_of)
             .agg(v_expr.sum().alias(_R))
         )
-    # one call, so that polars can run the three queries side by side
-    pre, *rest = pl.collect_all(queries)
-    if clash is not None and rest.pop(0).item():
+    # one call, so that polars can run the queries side by side
+    head, *rest = pl.collect_all(queries)
+    if checks and rest.pop(0).item():
         return None
-    if pre.height == 0 or pre.get_column(_K).null_count():
+    pre = head if eager else None  # the materialised purchase rows of an eager frame
+    n, nulls, k0, k1, d0, d1, bound = (head if pre is None else pre.select(stats)).row(0)
+    if n == 0 or nulls:
         return None
-    k0, k1, d0, d1, bound = pre.select(
-        pl.col(_K).min().alias("k0"),
-        pl.col(_K).max().alias("k1"),
-        pl.col(_D).min().alias("d0"),
-        pl.col(_D).max().alias("d1"),
-        pl.col(_V).abs().cast(pl.Float64).sum().alias("bound"),
-    ).row(0)
     span = int(d1) - int(d0) + 1
-    signed = frame.schema[customer_id].is_signed_integer()
+    signed = id_dtype.is_signed_integer()
     if (int(k1) - int(k0) + 1) * span >= 1 << 64 or (signed and int(k1) - int(k0) >= 1 << 63):
         return None
     touched = None
@@ -200,7 +231,7 @@ def packed_summary(
         refunds = rest[0]
         assert kind is not None
         candidates = lf
-        if frame.schema[transaction_id] == frame.schema[refund_of]:
+        if schema[transaction_id] == schema[refund_of]:
             # equal values of one dtype hash alike (across dtypes they need not: Int32 -1 and
             # Int64 -1 differ), so the hash finds every refunded purchase, and a few others
             hashes = refunds.get_column(refund_of).hash().implode()
@@ -208,13 +239,13 @@ def packed_summary(
         touched = (
             candidates.filter((pl.col(kind) == "purchase") & in_window)
             .join(refunds.lazy(), left_on=transaction_id, right_on=refund_of, how="inner")
-            .select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V), _R)
+            .select(k_expr.alias(_K), key.alias(_D), v_expr.alias(_V), _R, *carry)
             .collect()
         )
         bound += float(touched.get_column(_R).abs().cast(pl.Float64).sum())
     # the largest |sum of values| of any group, rounded up past float error
     cap = int(bound) + 2 + int(bound * 1e-12)
-    count_bits = (pre.height).bit_length()
+    count_bits = int(n).bit_length()
     period_bits = span.bit_length()
     if (
         cap >= 1 << 53  # repeat totals convert to Float64 exactly
@@ -223,6 +254,7 @@ def packed_summary(
     ):
         return None
 
+    source = pre.lazy() if pre is not None else purchases
     q = ((pl.col(_K) - k0).cast(pl.UInt64) * span + (pl.col(_D) - d0).cast(pl.UInt64)).alias(_Q)
     shift = 1 << count_bits
     if touched is not None and touched.height:
@@ -233,16 +265,16 @@ def packed_summary(
         if amount is None:
             full, taken = pl.lit(True), pl.lit(0, pl.Int64)
         adjust = touched.lazy().select(
-            q, (-taken * shift + pl.when(full).then(-1).otherwise(0)).alias(_W)
+            q, (-taken * shift + pl.when(full).then(-1).otherwise(0)).alias(_W), *carry
         )
-        rows = pl.concat([pre.lazy().select(q, (pl.col(_V) * shift + 1).alias(_W)), adjust])
+        rows = pl.concat([source.select(q, (pl.col(_V) * shift + 1).alias(_W), *carry), adjust])
         periods = (
-            _run_sums(rows.sort(_Q), _Q, _W)
+            _run_sums(rows.sort(_Q), _Q, _W, carry)
             .filter(pl.col(_W) % shift > 0)  # periods whose purchases were all refunded go
-            .select(_Q, (pl.col(_W) // shift).alias(_V))
+            .select(_Q, (pl.col(_W) // shift).alias(_V), *carry)
         )
     else:
-        periods = _run_sums(pre.lazy().select(q, _V).sort(_Q), _Q, _V)
+        periods = _run_sums(source.select(q, _V, *carry).sort(_Q), _Q, _V, carry)
 
     # periods come sorted by customer and period: a customer's first row is its first period,
     # its last row its last period; the number of periods and their total are one packed sum
@@ -253,6 +285,7 @@ def packed_summary(
     )
     starts = customers.filter(_run_edge(_K, 1)).select(
         _K,
+        *carry,
         (pl.col(_Q) % span).cast(pl.Int64).alias("__first"),
         pl.col(_V).alias("__first_value"),
         (pl.col("__cs") - pl.col("__nv")).alias("__before"),
@@ -264,14 +297,20 @@ def packed_summary(
     grouped = pl.concat([starts, ends], how="horizontal").with_columns(
         (pl.col("__through") - pl.col("__before")).alias("__nv")
     )
-    n = pl.col("__nv") % period_shift
+    n_periods = pl.col("__nv") % period_shift
     total = pl.col("__nv") // period_shift
     first = pl.col("__first")
     last = pl.col("__last")
     first_value = pl.col("__first_value")
-    frequency = (n - 1).cast(pl.Int64)
+    frequency = (n_periods - 1).cast(pl.Int64)
+    if carry:
+        ids = pl.col(customer_id)
+    elif signed:
+        ids = (pl.col(_K).cast(pl.Int64) + k0).cast(id_dtype)
+    else:
+        ids = (pl.col(_K) + k0).cast(id_dtype)
     columns = [
-        pl.col(_K),
+        pl.col(_K) if eager else ids.alias(customer_id),
         frequency.alias("frequency"),
         exact_ratio(last - first, scale, unit).alias("recency"),
         exact_ratio(end_key - d0 - first, scale, unit).alias("T"),
@@ -287,7 +326,10 @@ def packed_summary(
             .otherwise(0.0)
             .alias("monetary_value")
         )
-    out = grouped.select(columns).collect()  # sorted by the image, that is by customer id
+    plan = grouped.select(columns)  # sorted by the image, that is by customer id
+    if not eager:
+        return plan  # type: ignore[return-value]
+    out = plan.collect()
     relative = out.get_column(_K)
-    ids = relative.cast(pl.Int64) + k0 if k0 < 0 or signed else relative + k0
-    return out.drop(_K).insert_column(0, back(ids).alias(customer_id))
+    ids_out = relative.cast(pl.Int64) + k0 if k0 < 0 or signed else relative + k0
+    return out.drop(_K).insert_column(0, back(ids_out).alias(customer_id))  # type: ignore[return-value]

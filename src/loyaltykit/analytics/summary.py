@@ -316,7 +316,7 @@ def summary(
     owner = "summary"
     unit = unit_micros(time_unit, owner)
     lf = as_lazy(transactions, owner, "transactions")
-    if isinstance(transactions, pl.DataFrame) and transactions.height >= packed.MIN_ROWS:
+    if isinstance(transactions, pl.LazyFrame) or transactions.height >= packed.MIN_ROWS:
         key, end_key, scale, use_kind = _period_key(
             lf,
             owner=owner,
