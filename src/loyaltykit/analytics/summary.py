@@ -2,8 +2,9 @@
 
 The definitions are those of lifetimes' ``summary_data_from_transaction_data`` (and of Fader,
 Hardie & Lee 2005), computed with two polars aggregations (by customer and period, then by
-customer). A large eager frame whose ids and amounts allow it is summarised on packed integer
-keys instead (:mod:`loyaltykit.analytics._summary_packed`), with exactly the same result:
+customer). A lazy frame, or a large eager one, whose ids and amounts allow it is summarised on
+packed integer keys instead (:mod:`loyaltykit.analytics._summary_packed`), with exactly the same
+result:
 
 * purchases are grouped into calendar ``period``\\ s (days by default, in the time zone of the
   timestamps); several purchases in one period count once, with their amounts summed;
@@ -306,9 +307,11 @@ def summary(
     :param transaction_id: name of the transaction id column (used to net refunds).
     :param refund_of: name of the column naming the purchase a refund refunds.
     :param sort: sort the rows by customer id (default). ``False`` leaves them in no particular
-        order, which saves a sort of the customer ids on a large ``LazyFrame``. (A large eager
-        frame with ids of up to 8 bytes or integer ids is summarised on packed integer keys,
-        see :doc:`/explanation/analytics-performance`; that plan's output is sorted anyway.)
+        order, which saves a sort of the customer ids in the general plan. (Frames with ids of
+        up to 8 bytes or integer ids -- lazy ones, and eager ones of 50,000 rows or more -- are
+        summarised on packed integer keys, see :doc:`/explanation/analytics-performance`; that
+        plan's output is sorted anyway. For a ``LazyFrame`` it collects a few small results
+        first, reading the input once more, and returns the rest lazily.)
     :returns: the same kind of frame as given, one row per customer sorted by customer id:
         ``customer_id`` (input name and dtype), ``frequency`` (Int64), ``recency`` and ``T``
         (Float64, in ``time_unit``) and, with an amount, ``monetary_value`` (Float64).
