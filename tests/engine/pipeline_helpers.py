@@ -12,6 +12,7 @@ from sql_helpers import PROGRAM_TOML, make_events
 
 from loyaltykit import hookimpl
 from loyaltykit.engine import Adjust, Engine, Enroll, Event, Purchase, Redeem, program_from_toml
+from loyaltykit.engine.memory import MemoryStore
 from loyaltykit.plugins import PluginHost
 
 EVENTS = make_events(8, 120, seed=7)
@@ -73,3 +74,17 @@ def ledger(store: Any, engine: Engine) -> dict[str, Any]:
         )
         for m in store.member_ids()
     }
+
+
+def assert_process_many_matches_a_loop(store: Any) -> None:
+    """``process_many`` on ``store`` answers and writes what a loop of ``process`` on a memory
+    store does; processing the events again replays every one and writes nothing."""
+    reference = MemoryStore()
+    ref_engine = engine_on(reference)
+    expected = [ref_engine.process(e).to_dict() for e in EVENTS]
+    engine = engine_on(store)
+    assert [o.to_dict() for o in engine.process_many(EVENTS)] == expected
+    assert ledger(store, engine) == ledger(reference, ref_engine)
+    again = engine.process_many(EVENTS)
+    assert all(o.replayed for o in again)
+    assert ledger(store, engine) == ledger(reference, ref_engine)

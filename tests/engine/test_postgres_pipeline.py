@@ -10,7 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pipeline_helpers import EVENTS, FAILING_STREAM, Fired, engine_on, ledger
+from pipeline_helpers import (
+    EVENTS,
+    FAILING_STREAM,
+    Fired,
+    assert_process_many_matches_a_loop,
+    engine_on,
+    ledger,
+)
 from sql_helpers import fresh_schema, pg_url
 
 from loyaltykit import hookimpl
@@ -47,15 +54,7 @@ def test_postgres_store_is_a_pipelined_store(store: Any) -> None:
 
 
 def test_process_many_writes_what_a_loop_of_process_writes(store: Any) -> None:
-    reference = MemoryStore()
-    ref_engine = engine_on(reference)
-    expected = [ref_engine.process(e).to_dict() for e in EVENTS]
-    engine = engine_on(store)
-    assert [o.to_dict() for o in engine.process_many(EVENTS)] == expected
-    assert ledger(store, engine) == ledger(reference, ref_engine)
-    again = engine.process_many(EVENTS)
-    assert all(o.replayed for o in again)
-    assert ledger(store, engine) == ledger(reference, ref_engine)
+    assert_process_many_matches_a_loop(store)
 
 
 def test_one_commit_in_flight_and_each_answered_before_the_next_is_sent(

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_helpers import EVENTS, FAILING_STREAM, Fired, engine_on, ledger
+from pipeline_helpers import (
+    EVENTS,
+    FAILING_STREAM,
+    Fired,
+    assert_process_many_matches_a_loop,
+    engine_on,
+    ledger,
+)
 
 from loyaltykit import hookimpl
 from loyaltykit.engine.memory import MemoryStore
@@ -35,18 +42,8 @@ def test_sqlite_store_is_a_pipelined_store_and_memory_store_is_not(store: SQLite
 def test_process_many_writes_what_a_loop_of_process_writes(
     tmp_path: Path, synchronous: str
 ) -> None:
-    reference = MemoryStore()
-    ref_engine = engine_on(reference)
-    expected = [ref_engine.process(e).to_dict() for e in EVENTS]
     with SQLiteStore(tmp_path / "a.db", synchronous=synchronous) as piped:  # type: ignore[arg-type]
-        engine = engine_on(piped)
-        got = [o.to_dict() for o in engine.process_many(EVENTS)]
-        assert got == expected
-        assert ledger(piped, engine) == ledger(reference, ref_engine)
-        # processing them again replays every event and writes nothing
-        again = engine.process_many(EVENTS)
-        assert all(o.replayed for o in again)
-        assert ledger(piped, engine) == ledger(reference, ref_engine)
+        assert_process_many_matches_a_loop(piped)
 
 
 def test_every_writing_event_gets_its_own_fsync_and_replays_none(

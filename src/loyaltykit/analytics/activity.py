@@ -10,7 +10,14 @@ from __future__ import annotations
 import polars as pl
 
 from loyaltykit.analytics._frames import DateLike, as_lazy, like
-from loyaltykit.analytics.summary import _COUNT, _KEY, _VALUE, _net_periods, _purchase_rows
+from loyaltykit.analytics.summary import (
+    _COUNT,
+    _KEY,
+    _VALUE,
+    _net_periods,
+    _period_key,
+    _purchase_rows,
+)
 from loyaltykit.protocols import FrameT
 
 __all__ = ["ACTIVITY_COLUMNS", "customer_activity"]
@@ -45,7 +52,7 @@ def _days(
 ) -> tuple[pl.LazyFrame, int]:
     """Net purchases per customer and day: customer, ``__day`` (days since 1970, Int32),
     ``__value`` (net amount) and ``__count`` (purchases), plus the day number of ``as_of``."""
-    rows, as_of_key, scale = _purchase_rows(
+    key, as_of_key, scale, use_kind = _period_key(
         lf,
         owner=owner,
         customer_id=customer_id,
@@ -57,6 +64,16 @@ def _days(
         period="D",
         cutoff=as_of,
         cutoff_name="as_of",
+    )
+    rows = _purchase_rows(
+        lf,
+        customer_id=customer_id,
+        amount=amount,
+        kind="kind" if use_kind else None,
+        transaction_id="transaction_id",
+        refund_of="refund_of",
+        key=key,
+        cutoff_key=as_of_key,
     )
     assert scale == _DAY_US  # period "D": the key counts days since 1970
     days = _net_periods(rows, customer_id).rename({_KEY: _DAY})

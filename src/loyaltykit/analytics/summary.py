@@ -90,50 +90,33 @@ def _period_key(
 def _purchase_rows(
     lf: pl.LazyFrame,
     *,
-    owner: str,
     customer_id: str,
-    timestamp: str,
     amount: str | None,
     kind: str | None,
     transaction_id: str,
     refund_of: str,
-    period: str,
-    cutoff: DateLike,
-    cutoff_name: str,
-) -> tuple[pl.LazyFrame, int, int]:
-    """Purchase rows up to ``cutoff``'s period, with refund adjustments appended.
+    key: pl.Expr,
+    cutoff_key: int,
+) -> pl.LazyFrame:
+    """Purchase rows up to the period ``cutoff_key``, with refund adjustments appended.
 
-    Columns: customer id, ``__period`` (the period number of :func:`period_number`), ``__value`` and
-    ``__count``. Purchases have count 1; for every refunded purchase one adjustment row follows
-    with minus the refunded amount and count -1 when the refunds cover the whole purchase (0
-    otherwise). Summing value and count per customer and period (:func:`_net_periods`) gives
-    the net value and the number of purchases that still count; periods whose count drops to 0
-    held only fully refunded purchases and are dropped. This keeps the refund lookup to the few
-    refunded purchases: the purchases themselves are never joined.
+    Columns: customer id, ``__period`` (the period number ``key`` of :func:`_period_key`),
+    ``__value`` and ``__count``. Purchases have count 1; for every refunded purchase one
+    adjustment row follows with minus the refunded amount and count -1 when the refunds cover
+    the whole purchase (0 otherwise). Summing value and count per customer and period
+    (:func:`_net_periods`) gives the net value and the number of purchases that still count;
+    periods whose count drops to 0 held only fully refunded purchases and are dropped. This keeps
+    the refund lookup to the few refunded purchases: the purchases themselves are never joined.
 
-    :returns: the lazy frame, the period number of ``cutoff`` and the scale (microseconds per
-        period number).
+    :param kind: the kind column, or ``None`` when refunds are not netted (``_period_key``'s
+        ``use_kind``).
     """
-    key, cutoff_key, scale, use_kind = _period_key(
-        lf,
-        owner=owner,
-        customer_id=customer_id,
-        timestamp=timestamp,
-        amount=amount,
-        kind=kind,
-        transaction_id=transaction_id,
-        refund_of=refund_of,
-        period=period,
-        cutoff=cutoff,
-        cutoff_name=cutoff_name,
-    )
     value_dtype = _value_dtype(lf.collect_schema()[amount]) if amount is not None else pl.Int64
     value = pl.col(amount).cast(value_dtype) if amount is not None else pl.lit(0, pl.Int64)
     rows = lf.with_columns(key.alias(_KEY)).filter(pl.col(_KEY) <= cutoff_key)
     one = pl.lit(1, pl.Int32).alias(_COUNT)
-    if not use_kind:
-        return rows.select(customer_id, _KEY, value.alias(_VALUE), one), cutoff_key, scale
-    assert kind is not None
+    if kind is None:
+        return rows.select(customer_id, _KEY, value.alias(_VALUE), one)
     purchases = rows.filter(pl.col(kind) == "purchase")
     refunds = rows.filter(pl.col(kind) == "refund")
     if amount is None:
@@ -157,7 +140,7 @@ def _purchase_rows(
         pl.when(full).then(-1).otherwise(0).cast(pl.Int32).alias(_COUNT),
     )
     base = purchases.select(customer_id, _KEY, value.alias(_VALUE), one)
-    return pl.concat([base, adjustments], how="vertical"), cutoff_key, scale
+    return pl.concat([base, adjustments], how="vertical")
 
 
 def _value_dtype(dtype: pl.DataType) -> pl.DataType:
@@ -207,7 +190,7 @@ def purchase_periods(
     """
     owner = "purchase_periods"
     lf = as_lazy(transactions, owner, "transactions")
-    rows, _, scale = _purchase_rows(
+    key, cutoff_key, scale, use_kind = _period_key(
         lf,
         owner=owner,
         customer_id=customer_id,
@@ -219,6 +202,16 @@ def purchase_periods(
         period=period,
         cutoff=observation_end,
         cutoff_name="observation_end",
+    )
+    rows = _purchase_rows(
+        lf,
+        customer_id=customer_id,
+        amount=amount,
+        kind=kind if use_kind else None,
+        transaction_id=transaction_id,
+        refund_of=refund_of,
+        key=key,
+        cutoff_key=cutoff_key,
     )
     out = (
         _net_periods(rows, customer_id)
@@ -319,35 +312,7 @@ def summary(
     owner = "summary"
     unit = unit_micros(time_unit, owner)
     lf = as_lazy(transactions, owner, "transactions")
-    if isinstance(transactions, pl.LazyFrame) or transactions.height >= packed.MIN_ROWS:
-        key, end_key, scale, use_kind = _period_key(
-            lf,
-            owner=owner,
-            customer_id=customer_id,
-            timestamp=timestamp,
-            amount=amount,
-            kind=kind,
-            transaction_id=transaction_id,
-            refund_of=refund_of,
-            period=period,
-            cutoff=observation_end,
-            cutoff_name="observation_end",
-        )
-        result = packed.packed_summary(
-            transactions,
-            customer_id=customer_id,
-            amount=amount,
-            kind=kind if use_kind else None,
-            transaction_id=transaction_id,
-            refund_of=refund_of,
-            key=key,
-            end_key=end_key,
-            scale=scale,
-            unit=unit,
-        )
-        if result is not None:
-            return result
-    rows, end_key, scale = _purchase_rows(
+    key, end_key, scale, use_kind = _period_key(
         lf,
         owner=owner,
         customer_id=customer_id,
@@ -359,6 +324,32 @@ def summary(
         period=period,
         cutoff=observation_end,
         cutoff_name="observation_end",
+    )
+    netted_kind = kind if use_kind else None
+    if isinstance(transactions, pl.LazyFrame) or transactions.height >= packed.MIN_ROWS:
+        result = packed.packed_summary(
+            transactions,
+            customer_id=customer_id,
+            amount=amount,
+            kind=netted_kind,
+            transaction_id=transaction_id,
+            refund_of=refund_of,
+            key=key,
+            end_key=end_key,
+            scale=scale,
+            unit=unit,
+        )
+        if result is not None:
+            return result
+    rows = _purchase_rows(
+        lf,
+        customer_id=customer_id,
+        amount=amount,
+        kind=netted_kind,
+        transaction_id=transaction_id,
+        refund_of=refund_of,
+        key=key,
+        cutoff_key=end_key,
     )
     out = _aggregate(rows, customer_id, end_key, scale, unit)
     if amount is None:
@@ -409,7 +400,7 @@ def calibration_and_holdout(
     lf = as_lazy(transactions, owner, "transactions")
 
     def rows(cutoff: DateLike, cutoff_name: str) -> tuple[pl.LazyFrame, int, int]:
-        return _purchase_rows(
+        key, cutoff_key, scale, use_kind = _period_key(
             lf,
             owner=owner,
             customer_id=customer_id,
@@ -422,6 +413,17 @@ def calibration_and_holdout(
             cutoff=cutoff,
             cutoff_name=cutoff_name,
         )
+        purchases = _purchase_rows(
+            lf,
+            customer_id=customer_id,
+            amount=amount,
+            kind=kind if use_kind else None,
+            transaction_id=transaction_id,
+            refund_of=refund_of,
+            key=key,
+            cutoff_key=cutoff_key,
+        )
+        return purchases, cutoff_key, scale
 
     cal_rows, cal_key, scale = rows(calibration_end, "calibration_end")
     all_rows, end_key, _ = rows(observation_end, "observation_end")
